@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Set up a virtual environment in .venv with everything the zoo, its tests and its optional ONNX path need.
+# escnn needs py3nj, which compiles Fortran: gfortran comes from the system package manager.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v gfortran >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -q gfortran >/dev/null
+  else sudo apt-get install -y -q gfortran >/dev/null; fi
+fi
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# torch and torchvision first, pinned to the releases this project was built and measured with
+# (on the reference machine they are on local disk; elsewhere pip downloads them).
+.venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1
+.venv/bin/pip install -q -e ".[test,onnx]"
+.venv/bin/python -c "import escnn, torch, torchvision; print('ready: torch', torch.__version__, '| escnn', escnn.__version__)"

@@ -1,0 +1,69 @@
+"""Rotated MNIST: the data and the one evaluation protocol every number in this repository uses.
+
+Protocol (stated once, here and in the README):
+- Images are MNIST digits as floats in [0, 1] (uint8 / 255), background 0, no normalisation.
+- Rotation: about the image centre, bilinear interpolation, zero padding (``rotate`` below).
+- Training: 55,000 of the 60,000 training images (``train_val_split``, seed 0), each rotated by a fresh
+  uniform angle in [0, 360) every time it is seen (``--augment rotate``) or kept upright (``--augment none``).
+- Validation: the other 5,000 training images, rotated by angles from seed 1; every choice is made on it.
+- Rotated test set: the 10,000 MNIST test images, image i rotated by ``rotated_test_angles()[i]`` (uniform
+  in [0, 360) from seed 2). Upright test set: the same images unrotated. Invariance profile: the test set
+  with every image rotated by the same angle, for 0, 15, ..., 345 degrees.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+VAL_SIZE = 5000
+SPLIT_SEED, VAL_ANGLE_SEED, TEST_ANGLE_SEED = 0, 1, 2
+PROFILE_ANGLES = list(range(0, 360, 15))
+PROTOCOL = ("rotated MNIST: test images rotated about the centre by uniform angles in [0, 360) from seed 2, "
+            "bilinear interpolation, zero padding, pixels in [0, 1] (zoo/data.py)")
+
+
+def load_mnist(root: str | Path, train: bool, download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST through torchvision: images (N, 1, 28, 28) float in [0, 1] and labels (N,) int64.
+
+    ``root`` holds ``MNIST/raw/`` (the IDX files); with ``download=True`` torchvision fetches missing files.
+    """
+    from torchvision.datasets import MNIST
+
+    try:
+        dataset = MNIST(str(root), train=train, download=download)
+    except RuntimeError as e:
+        raise FileNotFoundError(f"MNIST not found under {root}/MNIST/raw ({e}); pass --data-root pointing at a "
+                                "folder that holds it, or --download to let torchvision fetch it") from e
+    return dataset.data.unsqueeze(1).float().div_(255), dataset.targets.long()
+
+
+def rotate(images: torch.Tensor, degrees: torch.Tensor | float) -> torch.Tensor:
+    """Rotate each image counter-clockwise by its angle in degrees, about its centre (bilinear, zero padding)."""
+    n = images.shape[0]
+    theta = torch.as_tensor(degrees, dtype=torch.float64).expand(n) * (math.pi / 180)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    # affine_grid maps output coordinates to input coordinates: the inverse rotation.
+    # (y points down in image coordinates, so this matrix turns the picture counter-clockwise on screen.)
+    matrix = torch.stack([torch.stack([cos, -sin, torch.zeros_like(cos)], 1),
+                          torch.stack([sin, cos, torch.zeros_like(cos)], 1)], 1).to(images.dtype)
+    grid = F.affine_grid(matrix, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def train_val_split(n: int = 60000, val_size: int = VAL_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the training and validation images (fixed seed)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return perm[val_size:], perm[:val_size]
+
+
+def fixed_angles(n: int, seed: int) -> torch.Tensor:
+    """n angles in degrees, uniform in [0, 360), reproducible from ``seed``."""
+    return torch.rand(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 360
+
+
+def rotated_test_angles(n: int = 10000) -> torch.Tensor:
+    return fixed_angles(n, TEST_ANGLE_SEED)

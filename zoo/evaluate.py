@@ -1,0 +1,141 @@
+"""Evaluate published checkpoints on the rotated-MNIST protocol (``zoo.data``) and publish the numbers.
+
+    python -m zoo.evaluate --data-root ../shared/data --update            # all presets, rotated weights
+    python -m zoo.evaluate c8_mnist --weights upright --data-root ../shared/data
+
+Reports accuracy on the upright test set, on the rotated test set, and with every test image rotated by
+each angle 0, 15, ..., 345 degrees (the invariance profile). Writes the table as JSON and the profile plot as
+PNG; ``--update`` also writes the metrics into each checkpoint's config.json and model card and the table
+into README.md (between the ``results-<tag>`` markers).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import data
+from .registry import WEIGHT_TAGS, create_model, list_models, weights_folder
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@torch.no_grad()
+def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    correct = 0
+    for i in range(0, len(images), batch_size):
+        correct += (model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum().item()
+    return correct / len(images)
+
+
+def evaluate(model, images: torch.Tensor, labels: torch.Tensor, angles=data.PROFILE_ANGLES,
+             progress: bool = True) -> dict:
+    """The protocol's metrics for one model on the (upright) test images."""
+    rotated = data.rotate(images, data.rotated_test_angles(len(images)))
+    profile = {}
+    for angle in tqdm(angles, desc="angles", leave=False, disable=not progress):
+        profile[str(angle)] = accuracy(model, data.rotate(images, float(angle)), labels)
+    return {"test_upright_accuracy": accuracy(model, images, labels),
+            "test_rotated_accuracy": accuracy(model, rotated, labels),
+            "profile_min_accuracy": min(profile.values()), "profile_max_accuracy": max(profile.values()),
+            "profile": profile}
+
+
+def results_table(results: dict[str, dict]) -> str:
+    rows = ["| model | params | MFLOPs | upright test | rotated test | min over angles | max over angles | epochs | train time |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in results.items():
+        rows.append(f"| {name} | {r['num_params']:,} | {r['mflops']:.1f} | {100 * r['test_upright_accuracy']:.2f}% "
+                    f"| **{100 * r['test_rotated_accuracy']:.2f}%** | {100 * r['profile_min_accuracy']:.2f}% "
+                    f"| {100 * r['profile_max_accuracy']:.2f}% | {r.get('epochs', '?')} | {r.get('train_min', '?')} min |")
+    return "\n".join(rows)
+
+
+def plot_profiles(results: dict[str, dict], out: str | Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for name, r in results.items():
+        angles = [int(a) for a in r["profile"]] + [360]
+        accs = [100 * v for v in r["profile"].values()] + [100 * r["profile"]["0"]]
+        ax.plot(angles, accs, marker="o", markersize=3, label=f"{name} ({100 * r['test_rotated_accuracy']:.1f}%)")
+    ax.set_xticks(range(0, 361, 45))
+    ax.set_xlabel("rotation of every test image (degrees)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, title="model (rotated test)", title_fontsize=8)
+    fig.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+
+
+def replace_between_markers(text: str, key: str, content: str) -> str:
+    begin, end = f"<!-- BEGIN {key} -->", f"<!-- END {key} -->"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README.md has no {begin} ... {end} block to update")
+    return pattern.sub(lambda _: f"{begin}\n{content}\n{end}", text)
+
+
+def main(argv=None) -> dict[str, dict]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="*", default=None, help=f"presets (default: all of {list_models()})")
+    p.add_argument("--weights", default="rotated", choices=list(WEIGHT_TAGS))
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--download", action="store_true")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N test images (quick checks)")
+    p.add_argument("--json", default=None, help="default results/<weights>.json")
+    p.add_argument("--plot", default=None, help="default figures/profile-<weights>.png")
+    p.add_argument("--update", action="store_true",
+                   help="write metrics into config.json, model cards and README.md")
+    args = p.parse_args(argv)
+    models = args.models or list_models()
+
+    images, labels = data.load_mnist(args.data_root, train=False, download=args.download)
+    if args.limit:
+        images, labels = images[:args.limit], labels[:args.limit]
+    results = {}
+    for name in models:
+        model = create_model(name, pretrained=True, weights=args.weights)
+        started = time.perf_counter()
+        metrics = evaluate(model, images, labels)
+        training = model.meta.get("training", {})
+        results[name] = {**metrics, "num_params": model.meta["num_params"], "mflops": model.meta["mflops_28x28"],
+                         "epochs": training.get("epochs"), "train_min": training.get("wall_time_min"),
+                         "test_images": len(images), "eval_seconds": round(time.perf_counter() - started, 1)}
+        print(f"{name:<15} upright {100 * metrics['test_upright_accuracy']:.2f}%  rotated "
+              f"{100 * metrics['test_rotated_accuracy']:.2f}%  angles {100 * metrics['profile_min_accuracy']:.2f}"
+              f"..{100 * metrics['profile_max_accuracy']:.2f}%", flush=True)
+        if args.update:
+            if args.limit:
+                raise ValueError("--update publishes numbers: run it on the full test set, without --limit")
+            from .checkpoint import update_metrics
+
+            update_metrics(weights_folder(name, args.weights), {**metrics, "test_images": len(images)})
+
+    json_path = Path(args.json or f"results/{args.weights}.json")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    plot_path = args.plot or f"figures/profile-{args.weights}.png"
+    plot_profiles(results, plot_path, f"Accuracy against rotation angle ({WEIGHT_TAGS[args.weights]})")
+    table = results_table(results)
+    print(table)
+    print(f"wrote {json_path} and {plot_path}")
+    if args.update:
+        README.write_text(replace_between_markers(README.read_text(), f"results-{args.weights}", table))
+        print(f"updated the checkpoints' config.json and README.md ({README})")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Plain-PyTorch building blocks shared by the escnn models and their exported twins.
+
+Nothing here imports escnn: the exported models (``model.export()``) are built from these modules and
+``torch.nn`` alone, so deploying a model never needs escnn.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["BlurPool2d", "GroupMaxPool", "FourierELU", "check_images"]
+
+
+class BlurPool2d(nn.Module):
+    """Anti-aliased stride-2 downsampling whose sampling grid is symmetric under rot90 and flips.
+
+    Each channel is blurred with a separable binomial filter and sampled with stride 2. The filter is
+    chosen per axis by the parity of the input size: ``[1, 2, 1] / 4`` centred on even pixels for odd
+    sizes and ``[1, 3, 3, 1] / 8`` centred between pixels for even sizes. Either way the output samples
+    sit symmetrically in the image, so rotating the input by 90 degrees (or flipping it) rotates (flips)
+    the output exactly, for 28x28 and 29x29 inputs alike. Output size: ``ceil(n / 2)`` per axis.
+    The same filter acts on every channel, so it commutes with any action of the group on the fibres.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("odd", torch.tensor([1.0, 2.0, 1.0]) / 4, persistent=False)
+        self.register_buffer("even", torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels, height, width = x.shape[1], x.shape[2], x.shape[3]
+        kh = self.even if height % 2 == 0 else self.odd
+        kw = self.even if width % 2 == 0 else self.odd
+        kernel = torch.outer(kh, kw).to(x.dtype)
+        kernel = kernel.expand(channels, 1, kernel.shape[0], kernel.shape[1])
+        return F.conv2d(F.pad(x, (1, 1, 1, 1)), kernel, stride=2, groups=channels)
+
+
+class GroupMaxPool(nn.Module):
+    """Invariant pooling over the group: (B, F*d, H, W) fields -> (B, F, H, W) scalars.
+
+    ``grid`` is an (N, d) matrix sampling each d-dimensional field on N group elements; the pool takes
+    the maximum over those samples. With ``grid=None`` the d channels of a field already are its samples
+    (regular fields of a finite group), as in escnn's ``GroupPooling``.
+    """
+
+    def __init__(self, fibre_dim: int, grid: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.fibre_dim = fibre_dim
+        self.register_buffer("grid", grid if grid is not None else torch.empty(0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        x = x.reshape(b, c // self.fibre_dim, self.fibre_dim, h, w)
+        if self.grid.numel() > 0:
+            x = torch.einsum("bfdhw,nd->bfnhw", x, self.grid.to(x.dtype))
+        return x.amax(dim=2)
+
+
+class FourierELU(nn.Module):
+    """ELU applied on a grid of group elements: fields -> samples (``A``) -> ELU -> fields (``A_inv``).
+
+    The plain-PyTorch twin of escnn's ``FourierELU``; ``A`` is (N, d) and ``A_inv`` is (d, N).
+    """
+
+    def __init__(self, A: torch.Tensor, A_inv: torch.Tensor) -> None:
+        super().__init__()
+        self.fibre_dim = A.shape[1]
+        self.register_buffer("A", A.detach().clone().contiguous())
+        self.register_buffer("A_inv", A_inv.detach().clone().contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        x = x.reshape(b, c // self.fibre_dim, self.fibre_dim, h, w)
+        samples = F.elu(torch.einsum("bfdhw,nd->bfnhw", x, self.A.to(x.dtype)))
+        return torch.einsum("bfnhw,dn->bfdhw", samples, self.A_inv.to(x.dtype)).reshape(b, c, h, w)
+
+
+def check_images(x: object, in_channels: int, min_size: int) -> None:
+    """Raise a ``TypeError``/``ValueError`` that says how to fix ``x`` unless it is a batch of images.
+
+    Expected: a floating-point tensor of shape (B, in_channels, H, W) with H, W >= ``min_size`` and
+    finite values (MNIST-style pixel values in [0, 1], background 0).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor of shape (B, {in_channels}, H, W), got {type(x).__name__}; "
+                        "convert with torch.as_tensor(x, dtype=torch.float32)")
+    if x.dim() != 4:
+        hint = " (add a batch dimension with x.unsqueeze(0))" if x.dim() == 3 else ""
+        raise ValueError(f"expected a 4-d tensor (B, {in_channels}, H, W), got shape {tuple(x.shape)}{hint}")
+    if x.shape[1] != in_channels:
+        raise ValueError(f"expected {in_channels} input channel(s), got {x.shape[1]} in shape {tuple(x.shape)}; "
+                         f"convert the images or build the model with in_channels={x.shape[1]}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected a floating-point tensor with pixel values in [0, 1], got dtype {x.dtype}; "
+                        "use x.float() / 255 for 8-bit images")
+    if x.shape[2] < min_size or x.shape[3] < min_size:
+        raise ValueError(f"images must be at least {min_size}x{min_size} pixels, got {x.shape[2]}x{x.shape[3]}; "
+                         "upsample or pad them")
+    if not torch.isfinite(x).all():
+        raise ValueError("input contains NaN or inf values; clean or mask them before calling the model")

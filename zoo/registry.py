@@ -1,0 +1,82 @@
+"""Presets: a name, a group, architecture arguments and the weights published for it.
+
+A preset is data; every preset is the same ``EquivariantCNN`` with another group. Weights live in
+``weights/<preset>`` (tag ``rotated``, the default: trained on rotated MNIST) and ``weights/<preset>-<tag>``
+for other tags (``upright``: trained on upright MNIST only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_TAG = "rotated"
+WEIGHT_TAGS = {"rotated": "trained on MNIST rotated by uniform random angles",
+               "upright": "trained on upright MNIST only (no rotation augmentation)"}
+
+
+@dataclass(frozen=True)
+class Preset:
+    group: str
+    description: str
+    arch: dict = field(default_factory=dict)  # overrides of EquivariantCNN's defaults
+
+
+# Same widths for every group: each has about the parameters of the plain CNN (see Group.num_fields).
+PRESETS: dict[str, Preset] = {
+    "trivial_mnist": Preset("trivial", "plain CNN baseline (no symmetry), rotated MNIST"),
+    "c4_mnist": Preset("c4", "C4-equivariant CNN (90-degree rotations), rotated MNIST"),
+    "c8_mnist": Preset("c8", "C8-equivariant CNN (45-degree rotations), rotated MNIST"),
+    "d4_mnist": Preset("d4", "D4-equivariant CNN (90-degree rotations and flips), rotated MNIST"),
+    "so2_mnist": Preset("so2", "SO(2)-equivariant CNN (all rotations, band-limited fields), rotated MNIST"),
+}
+
+
+def list_models() -> list[str]:
+    """Names of the presets, sorted."""
+    return sorted(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    if not isinstance(name, str) or name not in PRESETS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    return PRESETS[name]
+
+
+def weights_folder(name: str, weights: str = DEFAULT_TAG) -> Path:
+    """Where the checkpoint of preset ``name`` with weights tag ``weights`` lives in this repository."""
+    get_preset(name)
+    if weights not in WEIGHT_TAGS:
+        raise ValueError(f"unknown weights tag {weights!r} for {name}; known tags: {', '.join(WEIGHT_TAGS)}")
+    return WEIGHTS_DIR / (name if weights == DEFAULT_TAG else f"{name}-{weights}")
+
+
+def create_model(name: str, pretrained: bool = False, num_classes: int | None = None, weights: str = DEFAULT_TAG,
+                 export: bool = False, **overrides) -> nn.Module:
+    """Build preset ``name``; with ``pretrained=True`` load its published weights (eval mode).
+
+    ``num_classes`` different from the checkpoint's keeps every pretrained tensor but the head.
+    ``weights`` picks the tag (``rotated`` or ``upright``); ``export=True`` returns the plain-PyTorch model
+    (see ``EquivariantCNN.export``). ``overrides`` change architecture arguments (e.g. ``in_channels=3``).
+    """
+    from .model import EquivariantCNN
+
+    preset = get_preset(name)
+    if not pretrained:
+        model = EquivariantCNN(preset.group, **{**preset.arch, **overrides},
+                               **({} if num_classes is None else {"num_classes": num_classes}))
+        model.meta = {"preset": name}
+        return model.export() if export else model
+    folder = weights_folder(name, weights)
+    if export:
+        from .exported import load_exported
+
+        return load_exported(folder, num_classes=num_classes, **overrides)
+    from .checkpoint import load_checkpoint
+
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"no published {weights!r} weights for {name} yet (expected {folder}); "
+                                "use pretrained=False, or train them with python -m zoo.train")
+    return load_checkpoint(folder, num_classes=num_classes, expect_preset=name, **overrides)
