@@ -1,0 +1,63 @@
+"""Every published checkpoint under weights/: schema, self-consistency and golden logits."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT
+from zoo.checkpoint import load_checkpoint, read_config, sha256_file
+from zoo.registry import PRESETS, WEIGHT_TAGS, weights_folder
+
+FOLDERS = sorted(p for p in (ROOT / "weights").iterdir() if p.is_dir()) if (ROOT / "weights").is_dir() else []
+REQUIRED_TRAINING = {"epochs", "batch_size", "optimizer", "schedule", "seed", "wall_time_min", "machine",
+                     "augmentation", "images_per_s", "command"}
+REQUIRED_METRICS = {"val_accuracy", "test_upright_accuracy", "test_rotated_accuracy", "profile_min_accuracy",
+                    "profile_max_accuracy", "profile"}
+
+
+def test_every_preset_has_published_weights():
+    missing = [n for n in PRESETS if not (weights_folder(n) / "model.safetensors").is_file()]
+    assert not missing, f"presets without weights/<name>/model.safetensors: {missing}"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_schema(folder):
+    assert {"model.safetensors", "config.json", "README.md", "exported.safetensors"} <= {p.name for p in folder.iterdir()}
+    config = read_config(folder)
+    assert config["preset"] in PRESETS
+    assert config["weights_tag"] in WEIGHT_TAGS
+    assert weights_folder(config["preset"], config["weights_tag"]) == folder
+    assert config["architecture"]["group"] == PRESETS[config["preset"]].group
+    assert len(config["class_names"]) == config["architecture"]["num_classes"]
+    assert {"channels", "size", "value_range", "normalization"} <= set(config["input"])
+    assert {"torch", "escnn", "safetensors"} <= set(config["versions"])
+    assert REQUIRED_TRAINING <= set(config["training"]), REQUIRED_TRAINING - set(config["training"])
+    assert REQUIRED_METRICS <= set(config["metrics"]), REQUIRED_METRICS - set(config["metrics"])
+    assert config["metrics"]["test_images"] == 10000
+    assert len(config["metrics"]["profile"]) == 24
+    assert "rotated" in config["protocol"]
+    assert sha256_file(folder / "model.safetensors") == config["weights_sha256"]
+    assert sha256_file(folder / "exported.safetensors") == config["export"]["sha256"]
+    model = load_checkpoint(folder)
+    assert config["num_params"] == sum(p.numel() for p in model.parameters())
+    card = (folder / "README.md").read_text()
+    assert config["preset"] in card and config["weights_sha256"] in card
+    assert f"{100 * config['metrics']['test_rotated_accuracy']:.2f}" in card or \
+        str(config["metrics"]["test_rotated_accuracy"]) in card
+    assert (folder / "model.safetensors").stat().st_size < 2_000_000
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_golden_logits(folder, digits):
+    golden_path = ROOT / "tests" / "golden" / f"{folder.name}.json"
+    regenerate = f"if the weights changed on purpose, run: .venv/bin/python tests/make_golden.py {folder.name}"
+    assert golden_path.is_file(), f"no golden logits for {folder.name}; {regenerate}"
+    golden = json.loads(golden_path.read_text())
+    assert golden["weights_sha256"] == read_config(folder)["weights_sha256"], f"weights changed; {regenerate}"
+    with torch.no_grad():
+        logits = load_checkpoint(folder)(digits[0])
+    expected = torch.tensor(golden["logits"])
+    assert torch.allclose(logits, expected, atol=1e-4, rtol=1e-4), \
+        f"{folder.name}: logits differ from tests/golden by {(logits - expected).abs().max():.2e}; {regenerate}"
+    assert (logits.argmax(1) == digits[1]).float().mean() >= 0.9
