@@ -145,9 +145,14 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{weights} is not a readable safetensors file ({e}); download it again") from e
 
+    in_channels = overrides.pop("in_channels", None)
     arch = {**config["architecture"], **overrides}
     model = EquivariantCNN(**arch, initialize=False)
     load_learned_state(model, state, source=str(weights))
+    if in_channels is not None and in_channels != model.in_channels:
+        logger.warning("%s: adapted the first layer from %d to %d input channels (filters summed over the old "
+                       "channels, divided by the new count)", folder, model.in_channels, in_channels)
+        model.adapt_in_channels(in_channels)
     if num_classes is not None and num_classes != model.num_classes:
         logger.warning("%s: dropped head.weight and head.bias (%d classes) for a new head with %d classes",
                        folder, model.num_classes, num_classes)

@@ -27,9 +27,13 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 @torch.no_grad()
 def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    """Top-1 accuracy in eval mode; the model's train/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
     correct = 0
     for i in range(0, len(images), batch_size):
         correct += (model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum().item()
+    model.train(was_training)
     return correct / len(images)
 
 

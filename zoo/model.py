@@ -118,6 +118,32 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
         self.head = nn.Linear(self.num_features, num_classes)
         self.arch["num_classes"] = num_classes
 
+    @torch.no_grad()
+    def adapt_in_channels(self, in_channels: int) -> None:
+        """Take ``in_channels`` input channels (e.g. 3 for RGB), keeping what the first layer learned.
+
+        The new first-layer filter for every input channel is the sum of the old filters over the old
+        channels divided by ``in_channels``: an image whose channels are all equal to a grey image x gives
+        exactly the features the old model gave for x. (The coefficients in the new escnn basis are found by
+        least squares, which is exact because the target filter lies in the span of that basis.)
+        """
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+        old = self.features[0]
+        old.eval()
+        target = old.filter.sum(dim=1, keepdim=True).repeat(1, in_channels, 1, 1) / in_channels
+        in_type = enn.FieldType(self.gspace, [self.gspace.trivial_repr] * in_channels)
+        new = enn.R2Conv(in_type, old.out_type, old.kernel_size, padding=old.padding, bias=False,
+                         initialize=False)
+        n = new.weights.numel()
+        basis = torch.stack([new.basisexpansion(e).reshape(-1) for e in torch.eye(n)], dim=1)  # (filter size, n)
+        new.weights.copy_(torch.linalg.lstsq(basis, target.reshape(-1, 1)).solution[:, 0])
+        self.features._modules["0"] = new
+        self.features.in_type = in_type
+        self.in_type, self.in_channels = in_type, in_channels
+        self.arch["in_channels"] = in_channels
+        self.train(self.training)
+
     def freeze_backbone(self, trainable_blocks: int = 0) -> None:
         """Freeze every parameter except the head and the last ``trainable_blocks`` conv blocks (linear probing: 0).
 

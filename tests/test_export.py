@@ -1,0 +1,70 @@
+"""Plain-PyTorch export: same logits, no escnn, TorchScript, torch.compile, ONNX."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, built_model, published
+from zoo import create_model, list_models
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_pretrained_export_matches_escnn(name, digits):
+    published(name)
+    model = create_model(name, pretrained=True)
+    exported = create_model(name, pretrained=True, export=True)
+    assert not exported.training
+    x = torch.cat([digits[0], torch.rot90(digits[0], 1, (2, 3))])
+    with torch.no_grad():
+        assert (exported(x) - model(x)).abs().max() < 1e-5
+        assert torch.allclose(model.export()(x), exported(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_exported_load_and_predict_never_import_escnn(name, digits, tmp_path):
+    published(name)
+    torch.save(digits[0], tmp_path / "x.pt")
+    code = f"""
+import sys, json, torch
+model = torch.hub.load({str(ROOT)!r}, {name!r}, source="local", trust_repo=True, export=True)
+logits = model(torch.load({str(tmp_path / 'x.pt')!r}, weights_only=True))
+print(json.dumps({{"escnn": sorted(m for m in sys.modules if m.split(".")[0] == "escnn"),
+                  "pred": logits.argmax(1).tolist()}}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["escnn"] == []
+    assert result["pred"] == create_model(name, pretrained=True)(digits[0]).argmax(1).tolist()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_torchscript(name, digits):
+    exported = built_model(name).eval().export()
+    scripted = torch.jit.script(exported)
+    with torch.no_grad():
+        assert torch.allclose(scripted(digits[0]), exported(digits[0]), atol=1e-6)
+
+
+def test_torch_compile(digits):
+    exported = built_model("so2_mnist").eval().export()
+    compiled = torch.compile(exported)
+    with torch.no_grad():
+        assert torch.allclose(compiled(digits[0]), exported(digits[0]), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_onnx_runtime_gives_the_same_logits(name, digits, tmp_path):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    exported = built_model(name).eval().export()
+    path = tmp_path / f"{name}.onnx"
+    torch.onnx.export(exported, (digits[0],), str(path), input_names=["images"], output_names=["logits"],
+                      dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch in (digits[0], digits[0][:3]):
+        (onnx_logits,) = session.run(None, {"images": batch.numpy()})
+        with torch.no_grad():
+            assert abs(onnx_logits - exported(batch).numpy()).max() < 1e-4

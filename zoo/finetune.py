@@ -1,0 +1,190 @@
+"""Fine-tune a pretrained preset on your own images.
+
+    python -m zoo.finetune c8_mnist --data path/to/imagefolder          # one sub-folder per class
+    python -m zoo.finetune so2_mnist --dataset FashionMNIST --data-root /usr/share/datasets/fashion-mnist \\
+        --train-size 1000 --mode probe
+
+Modes: ``finetune`` (all weights, from the pretrained ones), ``probe`` (frozen backbone, new linear head),
+``scratch`` (the same network from random weights, the baseline). The head is replaced when the number of
+classes differs; ``--in-channels 3`` adapts the first layer to RGB. The result is a checkpoint folder (same
+format as ``weights/``, config.json names the parent checkpoint) that loads with
+``EquivariantCNN.from_pretrained(folder)``. Resume after an interruption with ``--resume``.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+from pathlib import Path
+
+import torch
+
+from . import data
+from .checkpoint import read_config, save_checkpoint
+from .evaluate import accuracy
+from .registry import WEIGHT_TAGS, create_model, list_models, weights_folder
+from .train import add_training_args, fit, recipe, setup_processes
+
+MODES = ("finetune", "probe", "scratch")
+
+
+def _image_transform(in_channels: int, size: int):
+    from torchvision import transforms as T
+
+    to_mode = T.Grayscale(1) if in_channels == 1 else T.Lambda(lambda im: im.convert("RGB"))
+    return T.Compose([to_mode, T.Resize((size, size)), T.ToTensor()])
+
+
+def _to_tensors(dataset, indices, describe) -> tuple[torch.Tensor, torch.Tensor]:
+    from PIL import UnidentifiedImageError
+
+    images, labels = [], []
+    for i in indices.tolist():
+        try:
+            image, label = dataset[i]
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"cannot read {describe(i)} ({e}); remove or replace that file") from e
+        images.append(image)
+        labels.append(label)
+    return torch.stack(images), torch.tensor(labels, dtype=torch.long)
+
+
+def load_image_folder(path: str | Path, in_channels: int, size: int):
+    """An ImageFolder (one sub-folder per class) as a torchvision dataset, checked for common mistakes."""
+    from torchvision.datasets import ImageFolder
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"--data {path} is not a folder; expected {path}/<class name>/<image files>")
+    try:
+        dataset = ImageFolder(str(path), transform=_image_transform(in_channels, size))
+    except FileNotFoundError as e:
+        raise ValueError(f"no images found in {path}: expected one sub-folder per class holding image files "
+                         f"(.png, .jpg, ...); ({e})") from e
+    if len(dataset.classes) < 2:
+        raise ValueError(f"{path} holds a single class ({dataset.classes}); classification needs at least two "
+                         "class sub-folders")
+    return dataset, (lambda i: dataset.samples[i][0])
+
+
+def load_torchvision(name: str, root: str | Path, train: bool, download: bool, in_channels: int, size: int):
+    """A torchvision dataset by name. For the MNIST family, ``root`` may also be a folder of raw IDX files,
+    gzipped or not (as Debian's dataset-fashion-mnist installs them)."""
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"unknown torchvision dataset {name!r}; e.g. MNIST, FashionMNIST, KMNIST, CIFAR10")
+    root = Path(root)
+    if issubclass(cls, torchvision.datasets.MNIST) and list(root.glob("*-idx?-ubyte*")):
+        root = _raw_idx_as_torchvision_root(root, cls.__name__)
+    try:
+        dataset = cls(str(root), train=train, download=download, transform=_image_transform(in_channels, size))
+    except RuntimeError as e:
+        raise FileNotFoundError(f"{name} not found under {root} ({e}); pass --download or another --data-root") from e
+    return dataset, (lambda i: f"{name} image {i}")
+
+
+def _raw_idx_as_torchvision_root(folder: Path, name: str) -> Path:
+    """Decompress raw IDX files into the layout torchvision expects (a cache folder), once."""
+    root = Path.home() / ".cache" / "equivariant-zoo" / folder.resolve().as_posix().strip("/").replace("/", "_")
+    raw = root / name / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for src in folder.glob("*-idx?-ubyte*"):
+        dst = raw / src.name.removesuffix(".gz")
+        if not dst.exists():
+            tmp = dst.with_suffix(".tmp")
+            with (gzip.open(src) if src.suffix == ".gz" else open(src, "rb")) as f, open(tmp, "wb") as out:
+                shutil.copyfileobj(f, out)
+            tmp.rename(dst)
+    return root
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("preset", choices=list_models())
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data", help="ImageFolder directory: <data>/<class>/<image>")
+    source.add_argument("--dataset", help="torchvision dataset name, e.g. FashionMNIST (with --data-root)")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--download", action="store_true")
+    p.add_argument("--weights", default="rotated", choices=list(WEIGHT_TAGS), help="parent weights tag")
+    p.add_argument("--mode", choices=MODES, default="finetune")
+    p.add_argument("--trainable-blocks", type=int, default=0, help="with --mode probe: also train the last N blocks")
+    p.add_argument("--num-classes", type=int, default=None, help="defaults to the number of classes found")
+    p.add_argument("--in-channels", type=int, default=1, help="1: grey images, 3: RGB (first layer adapted)")
+    p.add_argument("--image-size", type=int, default=28)
+    p.add_argument("--train-size", type=int, default=None, help="labelled training images to use")
+    p.add_argument("--val-size", type=int, default=500, help="held out of the training images")
+    add_training_args(p, epochs=20, lr=1e-3)
+    args = p.parse_args(argv)
+    args.batch_size = min(args.batch_size, 64) if args.train_size and args.train_size <= 2000 else args.batch_size
+    return args
+
+
+def main(argv=None) -> Path:
+    args = parse_args(argv)
+    world, rank = setup_processes(args)
+    if args.data:
+        dataset, describe = load_image_folder(args.data, args.in_channels, args.image_size)
+        test = None
+    else:
+        dataset, describe = load_torchvision(args.dataset, args.data_root, True, args.download, args.in_channels,
+                                             args.image_size)
+        test = load_torchvision(args.dataset, args.data_root, False, args.download, args.in_channels,
+                                args.image_size)[0]
+    class_names = list(dataset.classes)
+    if args.num_classes is not None and args.num_classes != len(class_names):
+        raise ValueError(f"--num-classes {args.num_classes} disagrees with the data, which has "
+                         f"{len(class_names)} classes ({', '.join(class_names[:10])}); drop --num-classes")
+    n = len(dataset)
+    if n <= args.val_size:
+        raise ValueError(f"{n} images are too few to hold out --val-size {args.val_size}; lower it")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed))
+    val_idx, train_idx = order[:args.val_size], order[args.val_size:]
+    if args.train_size:
+        train_idx = train_idx[:args.train_size]
+    train_images, train_labels = _to_tensors(dataset, train_idx, describe)
+    val_images, val_labels = _to_tensors(dataset, val_idx, describe)
+    if args.augment == "rotate":
+        val_images = data.rotate(val_images, data.fixed_angles(len(val_idx), data.VAL_ANGLE_SEED))
+
+    model = create_model(args.preset, pretrained=args.mode != "scratch", weights=args.weights,
+                         num_classes=len(class_names), in_channels=args.in_channels)
+    if args.mode == "probe":
+        model.freeze_backbone(args.trainable_blocks)
+    name = Path(args.data).name if args.data else args.dataset
+    run_dir = Path(args.run_dir or f"runs/finetune/{args.preset}-{name}-{args.mode}")
+    state = fit(model, train_images, train_labels, val_images, val_labels, args, run_dir,
+                desc=f"{args.preset} {args.mode} on {name}")
+
+    metrics = {"val_accuracy": state["val_history"][-1][1]}
+    if test is not None:
+        test_images, test_labels = _to_tensors(test, torch.arange(len(test)), lambda i: f"test image {i}")
+        metrics["test_upright_accuracy"] = accuracy(model, test_images, test_labels)
+        metrics["test_rotated_accuracy"] = accuracy(
+            model, data.rotate(test_images, data.rotated_test_angles(len(test_images))), test_labels)
+        metrics["test_images"] = len(test_images)
+    parent = None
+    if args.mode != "scratch":
+        folder = weights_folder(args.preset, args.weights)
+        parent = f"{folder.relative_to(folder.parent.parent)} (sha256 {read_config(folder)['weights_sha256']})"
+    out = Path(args.out or run_dir / "checkpoint")
+    if rank == 0:
+        model.meta = {
+            "preset": args.preset, "weights_tag": f"{name}-{args.mode}", "parent": parent, "mode": args.mode,
+            "class_names": class_names, "metrics": metrics,
+            "protocol": f"{name}: {len(train_idx)} training and {len(val_idx)} validation images"
+                        + (f"; test set rotated as in {data.PROTOCOL}" if test is not None else ""),
+            "input": {"channels": args.in_channels, "size": [args.image_size] * 2, "value_range": [0.0, 1.0],
+                      "normalization": "none: ToTensor() of the image"},
+            "training": recipe(args, state, name, argv, module="zoo.finetune"),
+        }
+        save_checkpoint(model, out)
+        print(f"{args.preset} {args.mode}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                                                          if isinstance(v, float)) + f"; wrote {out}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
