@@ -83,4 +83,6 @@ def main(argv=None) -> dict[str, torch.Tensor]:
 
 
 if __name__ == "__main__":
-    main()
+    from .cli import run
+
+    run(main)

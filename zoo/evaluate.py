@@ -142,4 +142,6 @@ def main(argv=None) -> dict[str, dict]:
 
 
 if __name__ == "__main__":
-    main()
+    from .cli import run
+
+    run(main)

@@ -187,4 +187,6 @@ def main(argv=None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    from .cli import run
+
+    run(main)

@@ -62,4 +62,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from .cli import run
+
+    run(main)

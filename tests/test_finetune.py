@@ -1,0 +1,137 @@
+"""Fine-tuning: API, CLI on a real ImageFolder written here, frozen weights, equivariance, errors."""
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ROOT, published
+from zoo import create_model
+from zoo.checkpoint import load_checkpoint, read_config
+from zoo.data import rotate
+
+
+def write_image_folder(root, digits, classes=(0, 1, 7), per_class=24):
+    """Real PNG files: rotated copies of genuine MNIST digits, one sub-folder per class."""
+    images, _ = digits
+    for c in classes:
+        (root / f"digit{c}").mkdir(parents=True)
+        for k in range(per_class):
+            pixels = rotate(images[c:c + 1], 360.0 * k / per_class)[0, 0]
+            Image.fromarray((pixels * 255).round().byte().numpy()).save(root / f"digit{c}" / f"{k}.png")
+    return root
+
+
+def finetune(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "zoo.finetune", *map(str, args), "--no-progress",
+                             "--threads", "1", "--no-bf16"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                            timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_pretrained_with_new_head_keeps_every_other_tensor():
+    published("c8_mnist")
+    model = create_model("c8_mnist", pretrained=True, num_classes=3)
+    reference = create_model("c8_mnist", pretrained=True)
+    assert model.num_classes == 3
+    for (name, p), (_, q) in zip(model.named_parameters(), reference.named_parameters()):
+        if not name.startswith("head."):
+            assert torch.equal(p, q), name
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(model.forward_features(x), reference.forward_features(x))
+
+
+def test_rgb_adaptation_matches_grey_on_grey_images(digits):
+    published("so2_mnist")
+    grey = create_model("so2_mnist", pretrained=True)
+    rgb = create_model("so2_mnist", pretrained=True, in_channels=3)
+    with torch.no_grad():
+        assert (rgb(digits[0].repeat(1, 3, 1, 1)) - grey(digits[0])).abs().max() < 1e-4
+
+
+def test_linear_probe_freezes_the_backbone_bitwise(digits):
+    model = create_model("c4_mnist", num_classes=3)
+    model.freeze_backbone()
+    before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable == ["head.weight", "head.bias"]
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model.train()
+    for _ in range(3):
+        loss = model(digits[0]).logsumexp(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = model.state_dict()
+    for k, v in before.items():
+        if k.endswith(("running_mean", "running_var", "num_batches_tracked", "weights", "weight", "bias")):
+            assert torch.equal(v, after[k]), k
+
+
+def test_trainable_blocks_unfreezes_the_last_blocks():
+    model = create_model("c4_mnist")
+    model.freeze_backbone(trainable_blocks=1)
+    trainable = {n.split(".")[1] for n, p in model.named_parameters() if p.requires_grad and n.startswith("features")}
+    assert trainable == {"14", "15"}  # the last conv and its batch norm
+
+
+def test_cli_finetunes_an_image_folder_and_the_checkpoint_loads_back(tmp_path, digits):
+    published("c4_mnist")
+    data = write_image_folder(tmp_path / "digits", digits)
+    out = tmp_path / "out"
+    finetune("c4_mnist", "--data", data, "--val-size", "12", "--epochs", "3", "--batch-size", "16",
+             "--out", out, "--run-dir", tmp_path / "run")
+    config = read_config(out)
+    assert config["class_names"] == ["digit0", "digit1", "digit7"]
+    assert config["parent"].startswith("weights/c4_mnist (sha256 ")
+    assert config["architecture"]["num_classes"] == 3
+    from zoo.model import EquivariantCNN
+
+    model = EquivariantCNN.from_pretrained(out)
+    again = load_checkpoint(out)
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        logits = model(x)
+        assert torch.equal(logits, again(x))
+        # still exactly C4-invariant after fine-tuning
+        assert (model(torch.rot90(x, 1, (2, 3))) - logits).abs().max() < 1e-4 * logits.abs().max()
+    assert (out / "README.md").read_text().count("Fine-tuned from") == 1
+
+
+def test_cli_resume(tmp_path, digits):
+    data = write_image_folder(tmp_path / "digits", digits)
+    args = ["c4_mnist", "--data", data, "--mode", "scratch", "--val-size", "12", "--epochs", "2", "--batch-size",
+            "16", "--checkpoint-every", "2", "--run-dir", tmp_path / "run", "--out", tmp_path / "out"]
+    finetune(*args)
+    assert finetune(*args, "--resume").returncode == 0
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("empty", "no images found"),
+    ("single", "single class"),
+    ("unreadable", "cannot read"),
+    ("classes", "disagrees with the data, which has 3 classes"),
+])
+def test_cli_errors(tmp_path, digits, setup, message):
+    data = tmp_path / "data"
+    extra = []
+    if setup == "empty":
+        data.mkdir()
+    elif setup == "single":
+        write_image_folder(data, digits, classes=(3,))
+    else:
+        write_image_folder(data, digits)
+        if setup == "unreadable":
+            (data / "digit1" / "broken.png").write_bytes(b"not a png at all")
+        else:
+            extra = ["--num-classes", "5"]
+    result = finetune("c4_mnist", "--data", data, "--mode", "scratch", "--val-size", "2", *extra, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr  # one clear line, not a stack trace

@@ -1,0 +1,148 @@
+"""Speed of the zoo, measured side by side in one run (a benchmark: it prints figures, it asserts nothing).
+
+    python -m zoo.bench                 # all presets, 2 threads
+    python -m zoo.bench c8_mnist --threads 1
+
+Per preset: parameters, MFLOPs per 28x28 image, training images/s (float32 and bfloat16 autocast, batch 128),
+inference images/s (batch 256) of the escnn model in eval mode, of its plain-PyTorch export and of the export
+under torch.compile, the achieved GFLOP/s of the exported model, and the cold start from a new process to the
+first prediction (escnn path and exported path, with pretrained weights), next to the same figures for a plain
+torch.nn CNN with the same channel counts ("reference": conv, batch norm, ELU, the same pooling).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import BlurPool2d
+from .registry import create_model, list_models
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def reference_cnn(exported: nn.Module, num_classes: int = 10) -> nn.Module:
+    """A plain CNN with the exported model's channel counts and pooling, but no symmetry."""
+    layers: list[nn.Module] = []
+    channels = 1
+    for m in exported.features:
+        if isinstance(m, nn.Conv2d):
+            layers += [nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding, bias=False),
+                       nn.BatchNorm2d(m.out_channels), nn.ELU(inplace=True)]
+            channels = m.out_channels
+        elif isinstance(m, BlurPool2d):
+            layers.append(BlurPool2d())
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+
+
+def rate(fn, batch: int, min_seconds: float = 2.0, warmup: int = 2) -> float:
+    """Images per second of ``fn()`` processing ``batch`` images (median over repeats)."""
+    for _ in range(warmup):
+        fn()
+    times, start = [], time.perf_counter()
+    while time.perf_counter() - start < min_seconds or len(times) < 3:
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return batch / statistics.median(times)
+
+
+def training_rate(model: nn.Module, bf16: bool, batch: int = 128) -> float:
+    model.train()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    return rate(step, batch)
+
+
+def inference_rate(model, batch: int = 256) -> float:
+    x = torch.rand(batch, 1, 28, 28)
+
+    def run():
+        with torch.no_grad():
+            model(x)
+
+    return rate(run, batch)
+
+
+def cold_start(code: str, repeats: int = 3) -> float:
+    """Median wall time of a new Python process running ``code`` (seconds)."""
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def first_prediction_code(name: str, export: bool) -> str:
+    return (f"import torch; m = torch.hub.load({str(ROOT)!r}, {name!r}, source='local', trust_repo=True, "
+            f"export={export}); m(torch.rand(1, 1, 28, 28)).argmax()")
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="*", default=None)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes ~20 s per model)")
+    p.add_argument("--no-cold-start", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from .model import count_mflops
+
+    rows = []
+    bare = None if args.no_cold_start else cold_start("import torch")
+    for name in args.models or list_models():
+        model = create_model(name, pretrained=False)
+        exported = model.eval().export()
+        reference = reference_cnn(exported)
+        mflops = count_mflops(model)
+        row = {"model": name, "params": sum(p.numel() for p in model.parameters()), "mflops": mflops,
+               "train_fp32": training_rate(model, False), "train_bf16": training_rate(model, True),
+               "infer_escnn": inference_rate(model.eval()), "infer_export": inference_rate(exported),
+               "ref_params": sum(p.numel() for p in reference.parameters()),
+               "ref_train_fp32": training_rate(reference, False), "ref_train_bf16": training_rate(reference, True),
+               "ref_infer": inference_rate(reference.eval())}
+        row["gflops_export"] = row["infer_export"] * mflops / 1e3
+        if not args.no_compile:
+            row["infer_compiled"] = inference_rate(torch.compile(exported))
+        if not args.no_cold_start:
+            row["cold_escnn"] = cold_start(first_prediction_code(name, False))
+            row["cold_export"] = cold_start(first_prediction_code(name, True))
+        rows.append(row)
+        print(f"measured {name}", file=sys.stderr, flush=True)
+
+    print(f"{args.threads} threads, torch {torch.__version__}; images/s unless stated"
+          + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"))
+    head = ("| model | params | MFLOPs | train fp32 | train bf16 | ref train fp32 | ref train bf16 | escnn/ref train "
+            "| infer escnn | infer export | infer compiled | ref infer | export GFLOP/s | cold escnn (s) | cold export (s) |")
+    print(head)
+    print("|" + "|".join([" --- "] * (head.count("|") - 1)) + "|")
+    for r in rows:
+        ratio = r["ref_train_bf16"] / r["train_bf16"]
+        print(f"| {r['model']} | {r['params']:,} | {r['mflops']:.1f} | {r['train_fp32']:.0f} | {r['train_bf16']:.0f} "
+              f"| {r['ref_train_fp32']:.0f} | {r['ref_train_bf16']:.0f} | {ratio:.2f}x slower "
+              f"| {r['infer_escnn']:.0f} | {r['infer_export']:.0f} | {r.get('infer_compiled', float('nan')):.0f} "
+              f"| {r['ref_infer']:.0f} | {r['gflops_export']:.1f} | {r.get('cold_escnn', float('nan')):.2f} "
+              f"| {r.get('cold_export', float('nan')):.2f} |")
+    return rows
+
+
+if __name__ == "__main__":
+    from .cli import run
+
+    run(main)
