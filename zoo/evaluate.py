@@ -38,16 +38,17 @@ def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int 
 
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, angles=data.PROFILE_ANGLES,
-             progress: bool = True) -> dict:
+             profile_images: int = data.PROFILE_IMAGES, progress: bool = True) -> dict:
     """The protocol's metrics for one model on the (upright) test images."""
     rotated = data.rotate(images, data.rotated_test_angles(len(images)))
     profile = {}
+    subset, subset_labels = images[:profile_images], labels[:profile_images]
     for angle in tqdm(angles, desc="angles", leave=False, disable=not progress):
-        profile[str(angle)] = accuracy(model, data.rotate(images, float(angle)), labels)
+        profile[str(angle)] = accuracy(model, data.rotate(subset, float(angle)), subset_labels)
     return {"test_upright_accuracy": accuracy(model, images, labels),
             "test_rotated_accuracy": accuracy(model, rotated, labels),
             "profile_min_accuracy": min(profile.values()), "profile_max_accuracy": max(profile.values()),
-            "profile": profile}
+            "profile": profile, "profile_images": len(subset)}
 
 
 def results_table(results: dict[str, dict]) -> str:
@@ -98,12 +99,15 @@ def main(argv=None) -> dict[str, dict]:
     p.add_argument("--data-root", default="data")
     p.add_argument("--download", action="store_true")
     p.add_argument("--limit", type=int, default=None, help="use only the first N test images (quick checks)")
-    p.add_argument("--json", default=None, help="default results/<weights>.json")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--results", default="results", help="folder of per-model JSON results (<folder>/<weights>/)")
     p.add_argument("--plot", default=None, help="default figures/profile-<weights>.png")
     p.add_argument("--update", action="store_true",
                    help="write metrics into config.json, model cards and README.md")
     args = p.parse_args(argv)
     models = args.models or list_models()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     images, labels = data.load_mnist(args.data_root, train=False, download=args.download)
     if args.limit:
@@ -127,14 +131,22 @@ def main(argv=None) -> dict[str, dict]:
 
             update_metrics(weights_folder(name, args.weights), {**metrics, "test_images": len(images)})
 
-    json_path = Path(args.json or f"results/{args.weights}.json")
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    if args.limit:  # a quick check: nothing is written
+        print(results_table(results))
+        return results
+    # The table and the plot cover every model evaluated so far for this tag (one JSON file per model),
+    # so models can be evaluated in separate runs.
+    folder = Path(args.results) / args.weights
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, r in results.items():
+        (folder / f"{name}.json").write_text(json.dumps(r, indent=2) + "\n")
+    everything = {n: json.loads((folder / f"{n}.json").read_text()) for n in list_models()
+                  if (folder / f"{n}.json").is_file()}
     plot_path = args.plot or f"figures/profile-{args.weights}.png"
-    plot_profiles(results, plot_path, f"Accuracy against rotation angle ({WEIGHT_TAGS[args.weights]})")
-    table = results_table(results)
+    plot_profiles(everything, plot_path, f"Accuracy against rotation angle ({WEIGHT_TAGS[args.weights]})")
+    table = results_table(everything)
     print(table)
-    print(f"wrote {json_path} and {plot_path}")
+    print(f"wrote {folder}/*.json and {plot_path}")
     if args.update:
         README.write_text(replace_between_markers(README.read_text(), f"results-{args.weights}", table))
         print(f"updated the checkpoints' config.json and README.md ({README})")
