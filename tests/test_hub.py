@@ -107,3 +107,13 @@ def test_push_to_hub_uploads_the_checkpoint_folder(monkeypatch):
     model.push_to_hub("someone/c4_mnist", token="hf_fake")
     assert uploaded["repo_id"] == "someone/c4_mnist"
     assert {"model.safetensors", "config.json", "README.md"} <= set(uploaded["files"])
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_weights_tag_selects_the_upright_checkpoint(name):
+    published(name, "upright")
+    model = torch.hub.load(str(ROOT), name, source="local", trust_repo=True, weights="upright")
+    assert model.meta["weights_tag"] == "upright"
+    assert model.meta["training"]["augmentation"].startswith("none")
+    default = torch.hub.load(str(ROOT), name, source="local", trust_repo=True)
+    assert default.meta["weights_tag"] == "rotated"
