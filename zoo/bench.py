@@ -100,6 +100,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes ~20 s per model)")
     p.add_argument("--no-cold-start", action="store_true")
+    p.add_argument("--update", action="store_true", help="write the table into README.md")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from .model import count_mflops
@@ -126,19 +127,24 @@ def main(argv=None) -> list[dict]:
         rows.append(row)
         print(f"measured {name}", file=sys.stderr, flush=True)
 
-    print(f"{args.threads} threads, torch {torch.__version__}; images/s unless stated"
-          + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"))
-    head = ("| model | params | MFLOPs | train fp32 | train bf16 | ref train fp32 | ref train bf16 | escnn/ref train "
+    lines = [f"{args.threads} threads, torch {torch.__version__}; images/s unless stated"
+             + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"), ""]
+    head = ("| model | params | MFLOPs | train fp32 | train bf16 | ref train fp32 | ref train bf16 | escnn/ref train fp32 "
             "| infer escnn | infer export | infer compiled | ref infer | export GFLOP/s | cold escnn (s) | cold export (s) |")
-    print(head)
-    print("|" + "|".join([" --- "] * (head.count("|") - 1)) + "|")
+    lines += [head, "|" + "|".join([" --- "] * (head.count("|") - 1)) + "|"]
     for r in rows:
-        ratio = r["ref_train_bf16"] / r["train_bf16"]
-        print(f"| {r['model']} | {r['params']:,} | {r['mflops']:.1f} | {r['train_fp32']:.0f} | {r['train_bf16']:.0f} "
+        ratio = r["ref_train_fp32"] / r["train_fp32"]
+        lines.append(f"| {r['model']} | {r['params']:,} | {r['mflops']:.1f} | {r['train_fp32']:.0f} | {r['train_bf16']:.0f} "
               f"| {r['ref_train_fp32']:.0f} | {r['ref_train_bf16']:.0f} | {ratio:.2f}x slower "
               f"| {r['infer_escnn']:.0f} | {r['infer_export']:.0f} | {r.get('infer_compiled', float('nan')):.0f} "
               f"| {r['ref_infer']:.0f} | {r['gflops_export']:.1f} | {r.get('cold_escnn', float('nan')):.2f} "
               f"| {r.get('cold_export', float('nan')):.2f} |")
+    table = "\n".join(lines)
+    print(table)
+    if args.update:
+        from .evaluate import README, replace_between_markers
+
+        README.write_text(replace_between_markers(README.read_text(), "bench", table))
     return rows
 
 
