@@ -47,17 +47,27 @@ def main(argv=None) -> dict:
     p.add_argument("--data-root", default="data")
     p.add_argument("--images", type=int, default=500, help="first N MNIST test images")
     p.add_argument("--weights", default="rotated")
+    p.add_argument("--update", action="store_true", help="write the table into README.md")
     args = p.parse_args(argv)
     images, _ = data.load_mnist(args.data_root, train=False)
     images = images[:args.images]
-    print("relative logit change max|f(gx)-f(x)|/max|f(x)|; last column: predictions kept at the worst angle")
-    print(f"{'model':<15} {'rot90 28px':>11} {'rot90 29px':>11} {'flip':>9} {'worst angle':>17} {'kept':>7}")
+    lines = [f"Relative logit change max|f(gx) - f(x)| / max|f(x)| on the first {len(images)} MNIST test images "
+             f"({args.weights} weights).", "",
+             "| model | rot90, 28x28 | rot90, 29x29 | horizontal flip | worst other angle | predictions kept there |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     results = {}
     for name in args.models or list_models():
         r = measure(create_model(name, pretrained=True, weights=args.weights), images)
         results[name] = r
-        print(f"{name:<15} {r['rot90_28']:11.1e} {r['rot90_29']:11.1e} {r['flip']:9.1e} "
-              f"{r['worst_other_angle']:9.1e} ({r['worst_angle']:>3d}°) {100 * r['prediction_kept_at_worst']:6.1f}%")
+        lines.append(f"| {name} | {r['rot90_28']:.1e} | {r['rot90_29']:.1e} | {r['flip']:.1e} | "
+                     f"{r['worst_other_angle']:.1e} ({r['worst_angle']}°) | {100 * r['prediction_kept_at_worst']:.1f}% |")
+        print(lines[-1], flush=True)
+    table = "\n".join(lines)
+    print(table)
+    if args.update:
+        from .evaluate import README, replace_between_markers
+
+        README.write_text(replace_between_markers(README.read_text(), "invariance", table))
     return results
 
 
