@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/finetune_fashion.py [--data-root /usr/share/datasets/fashion-mnist]
 
-One small budget for every run: 1,000 labelled training images (rotated by random angles as they are seen),
+One small budget for every run (peak learning rate per mode: zoo.finetune.DEFAULT_LR): 1,000 labelled training images (rotated by random angles as they are seen),
 500 validation images, 10 epochs, batch 64, one thread. For the pretrained C8 and SO(2) models: fine-tuning
 all weights, linear probing (frozen backbone, new head), and the same network trained from scratch. Test:
 the 10,000 Fashion-MNIST test images, upright and rotated as in the MNIST protocol.
@@ -24,6 +24,7 @@ def main() -> None:
     p.add_argument("--data-root", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--presets", nargs="+", default=["c8_mnist", "so2_mnist"])
     p.add_argument("--epochs", default="10")
+    p.add_argument("--rerun", action="store_true", help="train again even where runs/fashion/<run> exists")
     args = p.parse_args()
     rows = ["| model | mode | val (rotated) | test upright | test rotated | train time |",
             "| --- | --- | ---: | ---: | ---: | ---: |"]
@@ -34,7 +35,8 @@ def main() -> None:
                     "--train-size", "1000", "--val-size", "500", "--epochs", args.epochs, "--batch-size", "64",
                     "--threads", "1", "--no-bf16", "--no-progress", "--out", str(out),
                     "--run-dir", str(ROOT / "runs" / "fashion" / f"{preset}-{mode}-run")]
-            finetune.main(argv)
+            if args.rerun or not (out / "config.json").is_file():
+                finetune.main(argv)
             config = read_config(out)
             m, t = config["metrics"], config["training"]
             rows.append(f"| {preset} | {mode} | {100 * m['val_accuracy']:.1f}% | {100 * m['test_upright_accuracy']:.1f}% "

@@ -42,7 +42,7 @@ def reference_cnn(exported: nn.Module, num_classes: int = 10) -> nn.Module:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
 
 
-def rate(fn, batch: int, min_seconds: float = 2.0, warmup: int = 2) -> float:
+def rate(fn, batch: int, min_seconds: float = 1.0, warmup: int = 2) -> float:
     """Images per second of ``fn()`` processing ``batch`` images (median over repeats)."""
     for _ in range(warmup):
         fn()
@@ -79,7 +79,7 @@ def inference_rate(model, batch: int = 256) -> float:
     return rate(run, batch)
 
 
-def cold_start(code: str, repeats: int = 3) -> float:
+def cold_start(code: str, repeats: int = 2) -> float:
     """Median wall time of a new Python process running ``code`` (seconds)."""
     times = []
     for _ in range(repeats):

@@ -26,6 +26,9 @@ from .registry import WEIGHT_TAGS, create_model, list_models, weights_folder
 from .train import add_training_args, fit, recipe, setup_processes
 
 MODES = ("finetune", "probe", "scratch")
+# Peak learning rate per mode: a pretrained backbone wants small steps, a lone linear head on frozen
+# features (probe) large ones, and from scratch the recipe the presets were trained with.
+DEFAULT_LR = {"finetune": 1e-3, "probe": 1e-2, "scratch": 3e-3}
 
 
 def _image_transform(in_channels: int, size: int):
@@ -116,8 +119,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--image-size", type=int, default=28)
     p.add_argument("--train-size", type=int, default=None, help="labelled training images to use")
     p.add_argument("--val-size", type=int, default=500, help="held out of the training images")
-    add_training_args(p, epochs=20, lr=1e-3)
+    add_training_args(p, epochs=20, lr=None)
     args = p.parse_args(argv)
+    if args.lr is None:
+        args.lr = DEFAULT_LR[args.mode]
     args.batch_size = min(args.batch_size, 64) if args.train_size and args.train_size <= 2000 else args.batch_size
     return args
 

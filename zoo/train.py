@@ -36,7 +36,8 @@ def add_training_args(p: argparse.ArgumentParser, epochs: float, lr: float) -> N
                    help="rotate every training image by a random angle, or keep it upright")
     p.add_argument("--epochs", type=float, default=epochs)
     p.add_argument("--batch-size", type=int, default=128, help="global batch size (split across processes)")
-    p.add_argument("--lr", type=float, default=lr, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--lr", type=float, default=lr, help=f"peak learning rate of the one-cycle schedule "
+                   f"(default: {lr if lr is not None else 'depends on --mode'})")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
