@@ -61,10 +61,10 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
     ``weights`` picks the tag (``rotated`` or ``upright``); ``export=True`` returns the plain-PyTorch model
     (see ``EquivariantCNN.export``). ``overrides`` change architecture arguments (e.g. ``in_channels=3``).
     """
-    from .model import EquivariantCNN
-
     preset = get_preset(name)
     if not pretrained:
+        from .model import EquivariantCNN
+
         model = EquivariantCNN(preset.group, **{**preset.arch, **overrides},
                                **({} if num_classes is None else {"num_classes": num_classes}))
         model.meta = {"preset": name}
