@@ -60,4 +60,3 @@ def test_golden_logits(folder, digits):
     expected = torch.tensor(golden["logits"])
     assert torch.allclose(logits, expected, atol=1e-4, rtol=1e-4), \
         f"{folder.name}: logits differ from tests/golden by {(logits - expected).abs().max():.2e}; {regenerate}"
-    assert (logits.argmax(1) == digits[1]).float().mean() >= 0.9
