@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from zoo import finetune  # noqa: E402
 from zoo.checkpoint import read_config  # noqa: E402
-from zoo.evaluate import README, replace_between_markers  # noqa: E402
+from zoo.evaluate import update_readme  # noqa: E402
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
                         f"| **{100 * m['test_rotated_accuracy']:.1f}%** | {t['wall_time_min']:.1f} min |")
             print(rows[-1], flush=True)
     table = "\n".join(rows)
-    README.write_text(replace_between_markers(README.read_text(), "finetune", table))
+    update_readme("finetune", table)
     print(table)
 
 

@@ -142,9 +142,9 @@ def main(argv=None) -> list[dict]:
     table = "\n".join(lines)
     print(table)
     if args.update:
-        from .evaluate import README, replace_between_markers
+        from .evaluate import update_readme
 
-        README.write_text(replace_between_markers(README.read_text(), "bench", table))
+        update_readme("bench", table)
     return rows
 
 

@@ -92,6 +92,11 @@ def replace_between_markers(text: str, key: str, content: str) -> str:
     return pattern.sub(lambda _: f"{begin}\n{content}\n{end}", text)
 
 
+def update_readme(key: str, content: str) -> None:
+    """Replace the README block between ``<!-- BEGIN key -->`` and ``<!-- END key -->`` with ``content``."""
+    README.write_text(replace_between_markers(README.read_text(), key, content))
+
+
 def main(argv=None) -> dict[str, dict]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("models", nargs="*", default=None, help=f"presets (default: all of {list_models()})")
@@ -148,7 +153,7 @@ def main(argv=None) -> dict[str, dict]:
     print(table)
     print(f"wrote {folder}/*.json and {plot_path}")
     if args.update:
-        README.write_text(replace_between_markers(README.read_text(), f"results-{args.weights}", table))
+        update_readme(f"results-{args.weights}", table)
         print(f"updated the checkpoints' config.json and README.md ({README})")
     return results
 

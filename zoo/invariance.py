@@ -65,9 +65,9 @@ def main(argv=None) -> dict:
     table = "\n".join(lines)
     print(table)
     if args.update:
-        from .evaluate import README, replace_between_markers
+        from .evaluate import update_readme
 
-        README.write_text(replace_between_markers(README.read_text(), "invariance", table))
+        update_readme("invariance", table)
     return results
 
 
