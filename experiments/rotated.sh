@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 train() { .venv/bin/python -m zoo.train "$1" --data-root "$DATA" --epochs "$2" --threads 1 --no-bf16 --no-progress; }
-(train so2_mnist 5; train c4_mnist 10; train trivial_mnist 20) &
+(train so2_mnist 5; train c4_mnist 10; train trivial_mnist 10) &
 (train c8_mnist 8; train d4_mnist 7) &
 wait
 .venv/bin/python -m zoo.export weights/*_mnist

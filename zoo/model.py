@@ -16,7 +16,7 @@ from .layers import BlurPool2d, FourierELU, check_images
 
 
 class _ChannelwiseOp(enn.EquivariantModule):
-    """Runs a torch op that treats every channel alike (so it commutes with the fibre action) on a GeometricTensor."""
+    """Runs the stride-2 ``BlurPool2d`` (the same filter on every channel, so it commutes with the fibre action) on a GeometricTensor."""
 
     def __init__(self, field_type: enn.FieldType, op: nn.Module) -> None:
         super().__init__()
