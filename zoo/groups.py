@@ -13,7 +13,62 @@ import torch
 from escnn import gspaces
 from escnn import nn as enn
 
-from .layers import GroupMaxPool
+from .layers import GroupMaxPool, fourier_elu
+
+
+class IIDBatchNorm(enn.IIDBatchNorm2d):
+    """escnn's ``IIDBatchNorm2d`` whose training-mode gradient flows through the batch statistics.
+
+    escnn detaches the batch mean and variance, so the gradient ignores the normalisation it feeds
+    through (the failure mode Ioffe and Szegedy describe for batch norm). A band-limited SO(2) network
+    trained that way stalled near 83% on rotated MNIST. Parameters, buffers and evaluation mode are
+    escnn's, so checkpoints keep their layout and export folds the layer as before.
+    """
+
+    def forward(self, input: enn.GeometricTensor) -> enn.GeometricTensor:
+        if not self.training:
+            return super().forward(input)
+        with torch.autocast(input.tensor.device.type, enabled=False):  # batch norm runs in fp32, as torch's does
+            return self._train_forward(input)
+
+    def _train_forward(self, input: enn.GeometricTensor) -> enn.GeometricTensor:
+        self.num_batches_tracked += 1
+        momentum = self.momentum if self.momentum is not None else 1 / self.num_batches_tracked.item()
+        x = input.tensor.to(torch.promote_types(input.tensor.dtype, torch.float32))  # statistics in fp32 under autocast
+        b, spatial = x.shape[0], x.shape[2:]
+        agg = (0,) + tuple(range(3, x.dim() + 1))
+        out = None if len(self._sizes) == 1 else torch.empty_like(x)  # one field type: no copy into slices
+        for name, size in self._sizes:
+            key = self._escape_name(name)
+            indices = getattr(self, f"{key}_indices")
+            index = slice(indices[0], indices[1]) if self._contiguous[name] else indices
+            fields = x[:, index].reshape(b, -1, size, *spatial)
+            if self._has_trivial[name]:
+                mean = torch.einsum("ij,cj->ci", getattr(self, f"{key}_avg"), fields.mean(dim=agg))
+                fields = fields - mean.reshape(1, *mean.shape, *(1,) * len(spatial))
+            n = fields.numel() // (fields.shape[1] * size)  # samples per channel
+            var = (fields.pow(2).sum(dim=agg) / (n - 1)).mean(dim=1, keepdim=True)
+            with torch.no_grad():
+                getattr(self, f"{key}_running_var").lerp_(var, momentum)
+                if self._has_trivial[name]:
+                    getattr(self, f"{key}_running_mean").lerp_(mean, momentum)
+            scale = getattr(self, f"{key}_weight") / (var + self.eps).sqrt()
+            fields = fields * scale.reshape(1, -1, 1, *(1,) * len(spatial))
+            if self._has_trivial[name]:
+                shift = torch.einsum("ij,cj->ci", getattr(self, f"{key}_change_of_basis"), getattr(self, f"{key}_bias"))
+                fields = fields + shift.reshape(1, *shift.shape, *(1,) * len(spatial))
+            if out is None:
+                out = fields.reshape(x.shape)
+            else:
+                out[:, index] = fields.reshape(b, -1, *spatial)
+        return enn.GeometricTensor(out, self.out_type, input.coords)
+
+
+class FourierELU(enn.FourierELU):
+    """escnn's ``FourierELU`` (same buffers, same result) computed by the zoo's copy-free ``fourier_elu``."""
+
+    def forward(self, input: enn.GeometricTensor) -> enn.GeometricTensor:
+        return enn.GeometricTensor(fourier_elu(input.tensor, self.A, self.Ainv), self.out_type, input.coords)
 
 
 @dataclass(frozen=True)
@@ -28,6 +83,7 @@ class Group:
     description: str
     make_gspace: Callable[[], gspaces.GSpace2D]
     band_limited: bool = False
+    subgroup: tuple[str, object] | None = None  # (GROUPS name, escnn subgroup id) the last layers may restrict to
 
     def gspace(self) -> gspaces.GSpace2D:
         return self.make_gspace()
@@ -50,13 +106,13 @@ class Group:
         """The nonlinearity on ``num_fields`` fields; its ``in_type`` is the layer's field type."""
         if self.band_limited:
             irreps = gspace.fibergroup.bl_irreps(so2_max_frequency)
-            return enn.FourierELU(gspace, num_fields, irreps=irreps, N=so2_grid_size, inplace=True)
+            return FourierELU(gspace, num_fields, irreps=irreps, N=so2_grid_size)
         field_type = enn.FieldType(gspace, [gspace.regular_repr] * num_fields)
         return enn.ELU(field_type, inplace=True)
 
     def batch_norm(self, field_type: enn.FieldType) -> enn.EquivariantModule:
         if self.band_limited:
-            return enn.IIDBatchNorm2d(field_type)
+            return IIDBatchNorm(field_type)
         return enn.InnerBatchNorm(field_type)
 
     def group_pool(self, last_activation: enn.EquivariantModule, fibre_dim: int) -> GroupMaxPool:
@@ -72,7 +128,7 @@ GROUPS: dict[str, Group] = {
     "c8": Group("c8", "rotations by multiples of 45 degrees (C8), regular fields",
                 lambda: gspaces.rot2dOnR2(N=8)),
     "d4": Group("d4", "rotations by 90 degrees and reflections (D4), regular fields",
-                lambda: gspaces.flipRot2dOnR2(N=4)),
+                lambda: gspaces.flipRot2dOnR2(N=4), subgroup=("c4", (None, 4))),
     "so2": Group("so2", "all rotations (SO(2)), band-limited fields, ELU on a grid of rotations",
                  lambda: gspaces.rot2dOnR2(N=-1), band_limited=True),
 }

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BlurPool2d", "GroupMaxPool", "FourierELU", "check_images"]
+__all__ = ["BlurPool2d", "GroupMaxPool", "FourierELU", "fourier_elu", "check_images"]
 
 
 class BlurPool2d(nn.Module):
@@ -52,10 +52,10 @@ class GroupMaxPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        x = x.reshape(b, c // self.fibre_dim, self.fibre_dim, h, w)
+        x = x.reshape(b, c // self.fibre_dim, self.fibre_dim, h * w)
         if self.grid.numel() > 0:
-            x = torch.einsum("bfdhw,nd->bfnhw", x, self.grid.to(x.dtype))
-        return x.amax(dim=2)
+            x = self.grid.to(x.dtype) @ x
+        return x.amax(dim=2).reshape(b, c // self.fibre_dim, h, w)
 
 
 class FourierELU(nn.Module):
@@ -71,10 +71,19 @@ class FourierELU(nn.Module):
         self.register_buffer("A_inv", A_inv.detach().clone().contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        x = x.reshape(b, c // self.fibre_dim, self.fibre_dim, h, w)
-        samples = F.elu(torch.einsum("bfdhw,nd->bfnhw", x, self.A.to(x.dtype)))
-        return torch.einsum("bfnhw,dn->bfdhw", samples, self.A_inv.to(x.dtype)).reshape(b, c, h, w)
+        return fourier_elu(x, self.A, self.A_inv)
+
+
+def fourier_elu(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
+    """``A_inv @ elu(A @ field)`` for every d-dimensional field of ``x`` (B, F*d, H, W) at every pixel.
+
+    Written as matrix products over (d, H*W) blocks, so nothing is transposed or copied (an einsum with
+    the field axis in the middle copies the whole tensor twice each way).
+    """
+    b, c, h, w = x.shape
+    fields = x.reshape(b, c // A.shape[1], A.shape[1], h * w)
+    samples = F.elu(A.to(x.dtype) @ fields)
+    return (A_inv.to(x.dtype) @ samples).reshape(b, c, h, w)
 
 
 def check_images(x: object, in_channels: int, min_size: int) -> None:
