@@ -39,11 +39,73 @@ def test_exact_invariance(name, size, digits):
     images = torch.nn.functional.interpolate(digits[0][:4], size=(size, size), mode="bilinear")
     with torch.no_grad():
         logits = model(images)
-        for transform in EXACT[model.arch["group"]]:
+        for transform in EXACT[model.invariance]:
             err = (model(transform(images)) - logits).abs().max() / logits.abs().max()
             assert err < 1e-4, f"{name}: relative logit change {err:.2e} under a symmetry of its group"
-        if not EXACT[model.arch["group"]]:  # the plain CNN must not be invariant by accident
+        if not EXACT[model.invariance]:  # the plain CNN must not be invariant by accident
             assert (model(ROT90(images)) - logits).abs().max() / logits.abs().max() > 1e-3
+
+
+def test_d4_restricted_to_c4_tells_mirror_images_apart(digits):
+    """d4_mnist shares filters across flips but restricts to C4 at the end; without that it is flip-invariant."""
+    images = digits[0][:4]
+    restricted = built_model("d4_mnist").eval()
+    assert restricted.arch["subgroup_layers"] == 1 and restricted.invariance == "c4"
+    torch.manual_seed(0)
+    full = create_model("d4_mnist", subgroup_layers=0).eval()
+    assert full.invariance == "d4"
+    with torch.no_grad():
+        for model, flip_invariant in [(restricted, False), (full, True)]:
+            logits = model(images)
+            err = (model(FLIP(images)) - logits).abs().max() / logits.abs().max()
+            assert (err < 1e-4) == flip_invariant, f"flip changes the logits by {err:.2e}"
+            assert ((model(ROT90(images)) - logits).abs().max() / logits.abs().max()) < 1e-4
+    with pytest.raises(ValueError, match="subgroup_layers"):
+        create_model("c8_mnist", subgroup_layers=1)
+
+
+def test_so2_batch_norm_backpropagates_through_its_statistics():
+    """escnn's IIDBatchNorm2d detaches the batch statistics; the zoo's does not (see zoo.groups.IIDBatchNorm).
+
+    The normalised output has a fixed second moment, so the gradient of its squared sum is zero when the
+    statistics are differentiated and large when they are treated as constants.
+    """
+    from escnn import nn as enn
+
+    from zoo.groups import IIDBatchNorm
+
+    field_type = built_model("so2_mnist").features[1].in_type
+    x = torch.randn(8, field_type.size, 5, 5, dtype=torch.float64) * 3
+
+    def grad_norm(bn):
+        bn = bn.double().train()
+        xx = x.clone().requires_grad_()
+        bn(enn.GeometricTensor(xx, field_type)).tensor.pow(2).sum().backward()
+        return xx.grad.abs().max().item()
+
+    assert grad_norm(IIDBatchNorm(field_type)) < 1e-4  # not exactly 0: eps in var + eps
+    assert grad_norm(enn.IIDBatchNorm2d(field_type)) > 1e-2
+
+
+def test_so2_batch_norm_keeps_fp32_statistics_under_bf16_autocast():
+    model = create_model("so2_mnist").train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(torch.rand(4, 1, 28, 28))
+    bn = model.features[1]
+    assert all(b.dtype in (torch.float32, torch.long) for b in bn.buffers())
+    assert all(torch.isfinite(b.float()).all() for b in bn.buffers())
+    assert not all((b == 1).all() for n, b in bn.named_buffers() if n.endswith("running_var")), "stats not updated"
+
+
+def test_fourier_elu_matches_escnn(digits):
+    """The zoo's copy-free FourierELU computes what escnn's FourierELU computes."""
+    from escnn import nn as enn
+
+    ours = built_model("so2_mnist").features[2]
+    reference = enn.FourierELU(ours.in_type.gspace, len(ours.in_type), irreps=ours.rho.irreps, N=16)
+    x = enn.GeometricTensor(torch.randn(3, ours.in_type.size, 6, 7), ours.in_type)
+    assert type(ours) is not enn.FourierELU
+    assert torch.allclose(ours(x).tensor, reference(x).tensor, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", list_models())

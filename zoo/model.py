@@ -49,6 +49,10 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
         num_classes: outputs of the linear head.
         so2_max_frequency, so2_grid_size: SO(2) only: band limit L of the fields and the number of
             rotations the ELU and the group pooling are evaluated on.
+        subgroup_layers: build the last this many conv layers for the group's subgroup (D4: C4) after an
+            escnn ``RestrictionModule``. Early layers share filters across flips; the prediction is then
+            invariant to the subgroup only, so mirror images (a 2 and a mirrored 2, close to a 5) stay apart.
+            This is E2CNN's D16|5C16 recipe for MNIST-rot.
         initialize: run escnn's (slow) weight initialisation; pass False when weights are loaded next.
 
     Input: float tensor (B, in_channels, H, W), pixel values in [0, 1] with background 0, H, W >= 8.
@@ -60,7 +64,7 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
     def __init__(self, group: str = "c8", widths: Sequence[int] = (16, 32, 32, 64, 64),
                  kernel_sizes: Sequence[int] = (7, 5, 5, 5, 3), pool_after: Sequence[int] = (0, 2),
                  in_channels: int = 1, num_classes: int = 10, so2_max_frequency: int = 3,
-                 so2_grid_size: int = 16, initialize: bool = True) -> None:
+                 so2_grid_size: int = 16, subgroup_layers: int = 0, initialize: bool = True) -> None:
         super().__init__()
         if len(widths) != len(kernel_sizes) or not widths:
             raise ValueError(f"widths and kernel_sizes need one entry per layer, got {list(widths)} and {list(kernel_sizes)}")
@@ -69,29 +73,39 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
         _check_num_classes(num_classes)
+        self.group = get_group(group)
+        if subgroup_layers and (self.group.subgroup is None or not 0 < subgroup_layers < len(widths)):
+            raise ValueError(f"subgroup_layers={subgroup_layers!r} needs a group with a subgroup (d4) and "
+                             f"between 1 and {len(widths) - 1} layers")
         self.arch = dict(group=group, widths=list(widths), kernel_sizes=list(kernel_sizes),
                          pool_after=list(pool_after), in_channels=in_channels, num_classes=num_classes,
-                         so2_max_frequency=so2_max_frequency, so2_grid_size=so2_grid_size)
-        self.group = get_group(group)
+                         so2_max_frequency=so2_max_frequency, so2_grid_size=so2_grid_size,
+                         subgroup_layers=subgroup_layers)
         self.gspace = self.group.gspace()
         self.in_channels = in_channels
         self.meta: dict = {}  # what a checkpoint says about these weights (see zoo.checkpoint)
 
-        fibre_dim = self.group.fibre_dim(self.gspace, so2_max_frequency)
         self.in_type = enn.FieldType(self.gspace, [self.gspace.trivial_repr] * in_channels)
-        layers, field_type = [], self.in_type
+        layers, field_type, layer_group, gspace = [], self.in_type, self.group, self.gspace
         for i, (width, kernel_size) in enumerate(zip(widths, kernel_sizes)):
-            activation = self.group.activation(self.gspace, self.group.num_fields(width, fibre_dim),
-                                               so2_max_frequency, so2_grid_size)
+            if subgroup_layers and i == len(widths) - subgroup_layers:
+                name, subgroup_id = self.group.subgroup
+                layers.append(enn.RestrictionModule(field_type, subgroup_id))
+                field_type, layer_group = layers[-1].out_type, get_group(name)
+                gspace = field_type.gspace
+            fibre_dim = layer_group.fibre_dim(gspace, so2_max_frequency)
+            activation = layer_group.activation(gspace, layer_group.num_fields(width, fibre_dim),
+                                                so2_max_frequency, so2_grid_size)
             out_type = activation.in_type
             layers += [enn.R2Conv(field_type, out_type, kernel_size, padding=kernel_size // 2, bias=False,
                                   initialize=initialize),
-                       self.group.batch_norm(out_type), activation]
+                       layer_group.batch_norm(out_type), activation]
             if i in pool_after:
                 layers.append(_ChannelwiseOp(out_type, BlurPool2d()))
             field_type = out_type
         self.features = enn.SequentialModule(*layers)
-        self.group_pool = self.group.group_pool(activation, fibre_dim)
+        self.group_pool = layer_group.group_pool(activation, fibre_dim)
+        self.invariance = layer_group.name  # the group whose action leaves the logits unchanged
         self.num_features = len(field_type)
         self.head = nn.Linear(self.num_features, num_classes)
 
@@ -216,6 +230,8 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
                 modules.append(FourierELU(layer.A, layer.Ainv))
             elif isinstance(layer, _ChannelwiseOp):
                 modules.append(layer.op.__class__())
+            elif isinstance(layer, enn.RestrictionModule):
+                pass  # the same channels, seen by a subgroup: nothing to compute
             else:
                 raise NotImplementedError(f"no plain-PyTorch export for {type(layer).__name__}")
             i += 1

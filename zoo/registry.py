@@ -29,7 +29,8 @@ PRESETS: dict[str, Preset] = {
     "trivial_mnist": Preset("trivial", "plain CNN baseline (no symmetry), rotated MNIST"),
     "c4_mnist": Preset("c4", "C4-equivariant CNN (90-degree rotations), rotated MNIST"),
     "c8_mnist": Preset("c8", "C8-equivariant CNN (45-degree rotations), rotated MNIST"),
-    "d4_mnist": Preset("d4", "D4-equivariant CNN (90-degree rotations and flips), rotated MNIST"),
+    "d4_mnist": Preset("d4", "D4-equivariant CNN (90-degree rotations and flips), restricted to C4 in the "
+                             "last layer so mirror images stay apart, rotated MNIST", {"subgroup_layers": 1}),
     "so2_mnist": Preset("so2", "SO(2)-equivariant CNN (all rotations, band-limited fields), rotated MNIST"),
 }
 
