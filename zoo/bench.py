@@ -2,6 +2,7 @@
 
     python -m zoo.bench                 # all presets, 2 threads
     python -m zoo.bench c8_mnist --threads 1
+    python -m zoo.bench so2_mnist trivial_mnist --threads 1 --profile   # where a training step's time goes
 
 Per preset: parameters, MFLOPs per 28x28 image, training images/s (float32 and bfloat16 autocast, batch 128),
 inference images/s (batch 256) of the escnn model in eval mode, of its plain-PyTorch export and of the export
@@ -54,7 +55,8 @@ def rate(fn, batch: int, min_seconds: float = 1.0, warmup: int = 2) -> float:
     return batch / statistics.median(times)
 
 
-def training_rate(model: nn.Module, bf16: bool, batch: int = 128) -> float:
+def training_step(model: nn.Module, bf16: bool, batch: int = 128):
+    """A closure running one AdamW step on random 28x28 images."""
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
@@ -66,7 +68,24 @@ def training_rate(model: nn.Module, bf16: bool, batch: int = 128) -> float:
         loss.backward()
         opt.step()
 
-    return rate(step, batch)
+    return step
+
+
+def training_rate(model: nn.Module, bf16: bool, batch: int = 128) -> float:
+    return rate(training_step(model, bf16, batch), batch)
+
+
+def training_profile(model: nn.Module, steps: int = 5, rows: int = 12) -> str:
+    """torch.profiler's operators of ``steps`` float32 training steps, by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step = training_step(model, bf16=False)
+    for _ in range(2):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
 def inference_rate(model, batch: int = 256) -> float:
@@ -101,9 +120,18 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes ~20 s per model)")
     p.add_argument("--no-cold-start", action="store_true")
     p.add_argument("--update", action="store_true", help="write the table into README.md")
+    p.add_argument("--profile", action="store_true", help="instead of the table, print where a training step "
+                   "spends its time (torch.profiler), for each model and its reference CNN")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from .model import count_mflops
+
+    if args.profile:
+        for name in args.models or list_models():
+            model = create_model(name, pretrained=False)
+            for label, m in [(name, model), (f"{name} reference CNN", reference_cnn(model.eval().export()))]:
+                print(f"## {label}: {args.threads} thread(s), batch 128, float32\n{training_profile(m)}")
+        return []
 
     rows = []
     bare = None if args.no_cold_start else cold_start("import torch")

@@ -72,7 +72,7 @@ def build_exported(spec: dict) -> ExportedCNN:
             n, d = args
             modules.append(FourierELU(torch.zeros(n, d), torch.zeros(d, n)))
         elif kind == "elu":
-            modules.append(nn.ELU())
+            modules.append(nn.ELU(inplace=True))
         elif kind == "blur_pool":
             modules.append(BlurPool2d())
         else:

@@ -82,7 +82,7 @@ def fourier_elu(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.
     """
     b, c, h, w = x.shape
     fields = x.reshape(b, c // A.shape[1], A.shape[1], h * w)
-    samples = F.elu(A.to(x.dtype) @ fields)
+    samples = F.elu(A.to(x.dtype) @ fields, inplace=True)
     return (A_inv.to(x.dtype) @ samples).reshape(b, c, h, w)
 
 

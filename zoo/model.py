@@ -225,7 +225,7 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
                 i += 2
                 continue
             if isinstance(layer, enn.ELU):
-                modules.append(nn.ELU())
+                modules.append(nn.ELU(inplace=True))
             elif isinstance(layer, enn.FourierELU):
                 modules.append(FourierELU(layer.A, layer.Ainv))
             elif isinstance(layer, _ChannelwiseOp):
