@@ -43,16 +43,20 @@ def reference_cnn(exported: nn.Module, num_classes: int = 10) -> nn.Module:
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
 
 
-def rate(fn, batch: int, min_seconds: float = 1.0, warmup: int = 2) -> float:
-    """Images per second of ``fn()`` processing ``batch`` images (median over repeats)."""
-    for _ in range(warmup):
-        fn()
-    times, start = [], time.perf_counter()
-    while time.perf_counter() - start < min_seconds or len(times) < 3:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return batch / statistics.median(times)
+def rates(fns: dict, batch: int, rounds: int = 5, seconds: float = 0.6) -> dict[str, float]:
+    """Images per second of each ``fn()`` processing ``batch`` images: the median call time, measured in
+    interleaved rounds so that a machine whose speed drifts (shared CPUs do) slows every contender alike."""
+    for fn in fns.values():
+        fn(), fn()  # warm up (and compile)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            while not times[name] or time.perf_counter() - start < seconds:
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+    return {name: batch / statistics.median(t) for name, t in times.items()}
 
 
 def training_step(model: nn.Module, bf16: bool, batch: int = 128):
@@ -71,10 +75,6 @@ def training_step(model: nn.Module, bf16: bool, batch: int = 128):
     return step
 
 
-def training_rate(model: nn.Module, bf16: bool, batch: int = 128) -> float:
-    return rate(training_step(model, bf16, batch), batch)
-
-
 def training_profile(model: nn.Module, steps: int = 5, rows: int = 12) -> str:
     """torch.profiler's operators of ``steps`` float32 training steps, by self CPU time."""
     from torch.profiler import ProfilerActivity, profile
@@ -88,14 +88,15 @@ def training_profile(model: nn.Module, steps: int = 5, rows: int = 12) -> str:
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
-def inference_rate(model, batch: int = 256) -> float:
+def inference(model: nn.Module, batch: int = 256):
+    """A closure running ``model`` without gradients on random 28x28 images."""
     x = torch.rand(batch, 1, 28, 28)
 
     def run():
         with torch.no_grad():
             model(x)
 
-    return rate(run, batch)
+    return run
 
 
 def cold_start(code: str, repeats: int = 2) -> float:
@@ -141,14 +142,16 @@ def main(argv=None) -> list[dict]:
         reference = reference_cnn(exported)
         mflops = count_mflops(model)
         row = {"model": name, "params": sum(p.numel() for p in model.parameters()), "mflops": mflops,
-               "train_fp32": training_rate(model, False), "train_bf16": training_rate(model, True),
-               "infer_escnn": inference_rate(model.eval()), "infer_export": inference_rate(exported),
-               "ref_params": sum(p.numel() for p in reference.parameters()),
-               "ref_train_fp32": training_rate(reference, False), "ref_train_bf16": training_rate(reference, True),
-               "ref_infer": inference_rate(reference.eval())}
-        row["gflops_export"] = row["infer_export"] * mflops / 1e3
+               "ref_params": sum(p.numel() for p in reference.parameters())}
+        row.update(rates({"train_fp32": training_step(model, False), "train_bf16": training_step(model, True),
+                          "ref_train_fp32": training_step(reference, False),
+                          "ref_train_bf16": training_step(reference, True)}, batch=128))
+        infer = {"infer_escnn": inference(model.eval()), "infer_export": inference(exported),
+                 "ref_infer": inference(reference.eval())}
         if not args.no_compile:
-            row["infer_compiled"] = inference_rate(torch.compile(exported))
+            infer["infer_compiled"] = inference(torch.compile(exported))
+        row.update(rates(infer, batch=256))
+        row["gflops_export"] = row["infer_export"] * mflops / 1e3
         if not args.no_cold_start:
             row["cold_escnn"] = cold_start(first_prediction_code(name, False))
             row["cold_export"] = cold_start(first_prediction_code(name, True))
