@@ -16,7 +16,10 @@ def model_card(config: dict) -> str:
         f"# {config['preset']}" + (f" ({config['weights_tag']} weights)" if config.get("weights_tag") else ""),
         "",
         f"A group-equivariant CNN for the symmetry group **{arch['group']}**, built with escnn, "
-        f"{config['num_params']:,} parameters, {config.get('mflops_28x28', '?')} MFLOPs per 28x28 image.",
+        f"{config['num_params']:,} parameters, {config.get('mflops_28x28', '?')} MFLOPs per 28x28 image"
+        + (f"; its last {arch['subgroup_layers']} layer(s) use a subgroup of {arch['group']} (d4: c4, see "
+           "`subgroup_layers` in zoo/model.py), and the prediction is invariant to that subgroup only."
+           if arch.get("subgroup_layers") else "."),
         "",
         "## Use",
         "```python",
