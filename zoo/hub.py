@@ -13,8 +13,8 @@ def _entry(name: str):
                             **kwargs)
 
     entry.__name__ = entry.__qualname__ = name
-    entry.__doc__ = (f"{PRESETS[name].description}. Keywords: pretrained=True, num_classes=10, weights='rotated' or 'upright', "
-                     "export=False (True: plain PyTorch, no escnn).")
+    entry.__doc__ = (f"{PRESETS[name].description}. Keywords: pretrained=True, num_classes=10, "
+                     "weights='rotated' or 'upright', export=False (True: plain PyTorch, no escnn).")
     return entry
 
 

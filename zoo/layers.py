@@ -66,7 +66,6 @@ class FourierELU(nn.Module):
 
     def __init__(self, A: torch.Tensor, A_inv: torch.Tensor) -> None:
         super().__init__()
-        self.fibre_dim = A.shape[1]
         self.register_buffer("A", A.detach().clone().contiguous())
         self.register_buffer("A_inv", A_inv.detach().clone().contiguous())
 
