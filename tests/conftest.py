@@ -13,7 +13,7 @@ torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 @pytest.fixture(scope="session")
 def digits():
-    from zoo.demo import embedded_digits
+    from zoo.probes import embedded_digits
 
     return embedded_digits()
 
@@ -23,6 +23,20 @@ def mnist_root():
     if not (DATA_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         pytest.skip(f"genuine MNIST not found under {DATA_ROOT}")
     return DATA_ROOT
+
+
+# Comparisons of logits are relative to their scale: float32 rounding differs between CPUs and BLAS kernels by
+# about 1e-6 of the scale; every error these tests look for (a wrong basis, a lost batch norm) is above 1e-2.
+RTOL = 1e-4
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, rtol: float = RTOL, what: str = "logits") -> None:
+    """``actual`` equals ``expected`` up to ``rtol`` times the largest magnitude in ``expected``."""
+    actual, expected = torch.as_tensor(actual), torch.as_tensor(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    diff = (actual - expected).abs().max().item()
+    scale = expected.abs().max().item()
+    assert diff <= rtol * scale, f"{what} differ by {diff:.2e}, more than {rtol:g} of their scale {scale:.3g}"
 
 
 _built = {}

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from zoo.checkpoint import load_checkpoint  # noqa: E402
-from zoo.demo import embedded_digits  # noqa: E402
+from zoo.probes import embedded_digits  # noqa: E402
 
 
 def golden_logits(folder: Path) -> torch.Tensor:

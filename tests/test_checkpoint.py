@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import built_model
+from conftest import assert_close, built_model
 from zoo.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_checkpoint, read_config, save_checkpoint
 
 
@@ -24,13 +24,23 @@ def test_layout_and_contents(folder):
     state = load_file(folder / WEIGHTS_NAME)
     model = built_model("c4_mnist")
     params = dict(model.named_parameters())
-    assert set(params) <= set(state)
-    # only parameters and batch-norm statistics: no escnn bases, filters or Fourier matrices
-    extra = set(state) - set(params)
+    convs = {n for n, m in model.named_modules() if isinstance(m, escnn.nn.R2Conv)}
+    # every convolution as its expanded filter (basis-free), never as escnn coefficients
+    assert {f"{n}.filter" for n in convs} <= set(state)
+    assert not {f"{n}.weights" for n in convs} & set(state)
+    for n in convs:
+        conv = dict(model.named_modules())[n]
+        assert state[f"{n}.filter"].shape == (conv.out_type.size, conv.in_type.size, conv.kernel_size,
+                                              conv.kernel_size)
+    # the other parameters and batch-norm statistics; no bases or Fourier matrices
+    assert {n for n in params if not n.endswith(".weights")} <= set(state)
+    extra = set(state) - set(params) - {f"{n}.filter" for n in convs}
     assert extra and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in extra)
     config = read_config(folder)
+    assert config["format_version"] == 2
     assert config["architecture"]["group"] == "c4"
     assert config["num_params"] == sum(p.numel() for p in params.values())
+    assert len(config["self_check"]["logits"]) == 20 and config["self_check"]["rtol"] > 0
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
 
 
@@ -39,7 +49,7 @@ def test_round_trip_gives_identical_logits(folder, digits):
     loaded = load_checkpoint(folder)
     assert not loaded.training
     with torch.no_grad():
-        assert torch.equal(loaded(digits[0]), model(digits[0]))
+        assert_close(loaded(digits[0]), model(digits[0]))
 
 
 def test_loading_skips_escnn_initialisation(folder, monkeypatch):
@@ -53,11 +63,11 @@ def test_loading_skips_escnn_initialisation(folder, monkeypatch):
 def test_loading_into_eval_mode_refreshes_filters(folder, digits):
     """escnn caches expanded filters in eval mode; loaded weights must not be hidden behind stale ones."""
     from zoo import create_model
-    from zoo.checkpoint import load_learned_state
+    from zoo.checkpoint import load_portable_state
 
     target = create_model("c4_mnist").eval()
     target(digits[0])  # caches filters of the random weights
-    load_learned_state(target, load_file(folder / WEIGHTS_NAME))
+    load_portable_state(target, load_file(folder / WEIGHTS_NAME))
     with torch.no_grad():
         assert torch.equal(target(digits[0]), load_checkpoint(folder)(digits[0]))
 
@@ -120,3 +130,109 @@ def test_weights_of_another_preset(folder, tmp_path):
         load_checkpoint(folder)
     with pytest.raises(ValueError, match="made for preset 'c8_mnist', not 'c4_mnist'"):
         load_checkpoint(tmp_path / "c8", expect_preset="c4_mnist")
+
+
+def _rewrite(folder, state=None, **config_changes):
+    """Replace the weights and/or config entries of a checkpoint folder, keeping its sha256 consistent."""
+    import hashlib
+
+    from safetensors.torch import save_file
+
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    if state is not None:
+        save_file(state, folder / WEIGHTS_NAME)
+        config["weights_sha256"] = hashlib.sha256((folder / WEIGHTS_NAME).read_bytes()).hexdigest()
+    config.update(config_changes)
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+
+
+def test_self_check_refuses_logits_that_do_not_match(folder):
+    from zoo.exported import load_exported
+    from zoo.probes import SelfCheckError
+
+    logits = read_config(folder)["self_check"]["logits"]
+    logits[3][4] += 0.05 * max(abs(v) for row in logits for v in row)  # 5% of the logit scale on one probe
+    _rewrite(folder, self_check={**read_config(folder)["self_check"], "logits": logits})
+    for load in (load_checkpoint, load_exported):
+        with pytest.raises(SelfCheckError, match=rf"{folder}.*largest difference .* tolerance .*Download"):
+            load(folder)
+
+
+def test_self_check_margin_is_float_rounding(folder):
+    """The reference logits are reproduced far inside the tolerance: by the escnn model and by the export."""
+    from zoo.exported import load_exported
+    from zoo.probes import self_check
+
+    config = read_config(folder)
+    for model in (load_checkpoint(folder), load_exported(folder)):
+        margin = self_check(model, config, str(folder), 1)
+        assert margin["max_diff"] < 0.01 * margin["tolerance"], margin
+
+
+def test_missing_self_check_is_refused(folder):
+    from zoo.probes import SelfCheckError
+
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    del config["self_check"]
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(SelfCheckError, match="no self_check reference logits"):
+        load_checkpoint(folder)
+
+
+def test_filter_outside_the_kernel_space_is_refused(folder):
+    """A filter that no C4-equivariant layer can apply (here: random numbers) is not silently projected."""
+    state = load_file(folder / WEIGHTS_NAME)
+    state["features.4.filter"] = torch.randn_like(state["features.4.filter"])
+    _rewrite(folder, state)
+    with pytest.raises(ValueError, match=r"features.4: the stored filter is not an equivariant filter"):
+        load_checkpoint(folder)
+
+
+def test_coefficients_in_a_format_2_file_are_refused(folder):
+    from zoo.checkpoint import learned_state
+
+    _rewrite(folder, learned_state(built_model("c4_mnist")))  # escnn coefficients under the format-2 label
+    with pytest.raises(ValueError, match=r"missing: \['features.0.filter'.*unexpected: \['features.0.weights'"):
+        load_checkpoint(folder)
+
+
+def test_other_format_versions_are_refused_with_what_to_do(folder):
+    from zoo.exported import load_exported
+
+    _rewrite(folder, format_version=1)
+    for load in (load_checkpoint, load_exported):
+        with pytest.raises(ValueError, match=r"format-1 checkpoint.*python -m zoo.migrate"):
+            load(folder)
+    _rewrite(folder, format_version=3)
+    with pytest.raises(ValueError, match="format_version 3.*upgrade equivariant-zoo"):
+        load_checkpoint(folder)
+
+
+def test_migrate_converts_a_format_1_folder(folder, tmp_path, digits):
+    """A format-1 folder (coefficients, no reference logits) becomes format 2 with the same function."""
+    from zoo.checkpoint import learned_state
+    from zoo.migrate import main as migrate_main
+
+    expected = load_checkpoint(folder)(digits[0]).detach()
+    _rewrite(folder, learned_state(load_checkpoint(folder)), format_version=1, self_check=None)
+    exported_bytes = (folder / "exported.safetensors").read_bytes()
+    migrate_main([str(folder)])
+    assert read_config(folder)["format_version"] == 2
+    assert (folder / "exported.safetensors").read_bytes() == exported_bytes
+    assert_close(load_checkpoint(folder)(digits[0]), expected)
+    migrate_main([str(folder)])  # a second run leaves format 2 alone
+
+
+def test_migrate_writes_nothing_when_the_export_disagrees(folder):
+    """If the export and the stored batch norm do not describe one model, the folder is left as it was."""
+    from zoo.checkpoint import learned_state
+    from zoo.migrate import migrate
+
+    state = learned_state(load_checkpoint(folder))
+    bias = next(k for k in state if k.startswith("features.1.") and k.endswith(".bias"))
+    state[bias] = state[bias] + 1.0  # the export's folded bias no longer matches the batch norm
+    _rewrite(folder, state, format_version=1)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(ValueError, match="does not reproduce the logits"):
+        migrate(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

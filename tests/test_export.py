@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, built_model, published
+from conftest import ROOT, assert_close, built_model, published
 from zoo import create_model, list_models
 
 
@@ -18,8 +18,8 @@ def test_pretrained_export_matches_escnn(name, digits):
     assert not exported.training
     x = torch.cat([digits[0], torch.rot90(digits[0], 1, (2, 3))])
     with torch.no_grad():
-        assert (exported(x) - model(x)).abs().max() < 1e-5
-        assert torch.allclose(model.export()(x), exported(x), atol=1e-6)
+        assert_close(exported(x), model(x))
+        assert_close(model.export()(x), exported(x))
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -44,14 +44,14 @@ def test_torchscript(name, digits):
     exported = built_model(name).eval().export()
     scripted = torch.jit.script(exported)
     with torch.no_grad():
-        assert torch.allclose(scripted(digits[0]), exported(digits[0]), atol=1e-6)
+        assert_close(scripted(digits[0]), exported(digits[0]))
 
 
 def test_torch_compile(digits):
     exported = built_model("so2_mnist").eval().export()
     compiled = torch.compile(exported)
     with torch.no_grad():
-        assert torch.allclose(compiled(digits[0]), exported(digits[0]), atol=1e-5)
+        assert_close(compiled(digits[0]), exported(digits[0]))
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -67,4 +67,4 @@ def test_onnx_runtime_gives_the_same_logits(name, digits, tmp_path):
     for batch in (digits[0], digits[0][:3]):
         (onnx_logits,) = session.run(None, {"images": batch.numpy()})
         with torch.no_grad():
-            assert abs(onnx_logits - exported(batch).numpy()).max() < 1e-4
+            assert_close(torch.from_numpy(onnx_logits), exported(batch))

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from conftest import built_model
+from conftest import assert_close, built_model
 from zoo import create_model, list_models
 
 # Symmetries each group's network must respect exactly (up to float rounding) on the pixel grid.
@@ -105,7 +105,7 @@ def test_fourier_elu_matches_escnn(digits):
     reference = enn.FourierELU(ours.in_type.gspace, len(ours.in_type), irreps=ours.rho.irreps, N=16)
     x = enn.GeometricTensor(torch.randn(3, ours.in_type.size, 6, 7), ours.in_type)
     assert type(ours) is not enn.FourierELU
-    assert torch.allclose(ours(x).tensor, reference(x).tensor, atol=1e-5)
+    assert_close(ours(x).tensor, reference(x).tensor, what="FourierELU outputs")
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -117,7 +117,7 @@ def test_export_matches_and_has_no_escnn(name, digits):
         assert not type(module).__module__.startswith("escnn"), type(module)
     x = torch.nn.functional.interpolate(digits[0], size=(29, 31), mode="bilinear")
     with torch.no_grad():
-        assert (exported(x) - model(x)).abs().max() < 1e-5
+        assert_close(exported(x), model(x))
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, assert_close
 from zoo.checkpoint import load_checkpoint, read_config, sha256_file
 from zoo.registry import PRESETS, WEIGHT_TAGS, weights_folder
 
@@ -45,7 +45,8 @@ def test_schema(folder):
     assert config["preset"] in card and config["weights_sha256"] in card
     assert f"{100 * config['metrics']['test_rotated_accuracy']:.2f}" in card or \
         str(config["metrics"]["test_rotated_accuracy"]) in card
-    assert (folder / "model.safetensors").stat().st_size < 2_000_000
+    # format 2 stores expanded filters, |G| times the coefficients (c8: 4 MB); this guard keeps growth visible
+    assert (folder / "model.safetensors").stat().st_size < 5_000_000
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
@@ -58,8 +59,7 @@ def test_golden_logits(folder, digits):
     with torch.no_grad():
         logits = load_checkpoint(folder)(digits[0])
     expected = torch.tensor(golden["logits"])
-    assert torch.allclose(logits, expected, atol=1e-4, rtol=1e-4), \
-        f"{folder.name}: logits differ from tests/golden by {(logits - expected).abs().max():.2e}; {regenerate}"
+    assert_close(logits, expected, what=f"{folder.name}'s logits and tests/golden ({regenerate})")
     # The ten upright digits: published (rotated) weights get at least 9 right; the quarter-epoch upright
     # checkpoints (86-96% on the upright test set) at least 7.
     right = (logits.argmax(1) == digits[1]).sum().item()

@@ -1,8 +1,12 @@
 """Checkpoint folders: ``model.safetensors`` + ``config.json`` + ``README.md``, laid out as a Hugging Face model repo.
 
-A checkpoint stores only what was learned: parameters and batch-norm statistics. escnn's bases, expanded
-filters and Fourier matrices are rebuilt from ``config.json["architecture"]``. ``config.json`` also records the
-sha256 of ``model.safetensors``, verified on every load, and everything needed to use the weights.
+Format 2 stores what was learned in a form that means the same on every machine: each equivariant convolution
+as its expanded filter (out, in, k, k), never as escnn coefficients, whose kernel basis escnn may build
+differently on another CPU (see ``zoo.basis``); batch-norm parameters and statistics and the head as they are.
+Loading fits the coefficients of the locally built basis by least squares. ``config.json`` records the sha256
+of ``model.safetensors`` (verified on every load), the architecture, and the logits of the embedded probe digits
+(``zoo.probes``) that every load reproduces before it returns a model. Format 1 (coefficients) is refused with
+the command that converts it (``python -m zoo.migrate``).
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ logger = logging.getLogger(__name__)
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FILTER_SUFFIX = ".filter"  # format 2: an R2Conv's expanded filter, stored in place of its ".weights" coefficients
 _STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -32,6 +37,20 @@ def learned_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     params = {name for name, _ in model.named_parameters()}
     return {name: tensor.detach().contiguous().clone() for name, tensor in model.state_dict().items()
             if name in params or name.endswith(_STATISTICS)}
+
+
+def portable_state(model) -> dict[str, torch.Tensor]:
+    """``learned_state`` with every escnn convolution's coefficients replaced by its expanded filter (format 2)."""
+    from escnn import nn as enn
+
+    from .basis import conv_filter
+
+    state = learned_state(model)
+    for name, module in model.named_modules():
+        if isinstance(module, enn.R2Conv):
+            del state[f"{name}.weights"]
+            state[name + FILTER_SUFFIX] = conv_filter(module)
+    return state
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -74,9 +93,10 @@ def save_checkpoint(model, folder: str | os.PathLike) -> dict:
     from .card import model_card
     from .exported import save_exported
     from .model import count_mflops
+    from .probes import reference_logits
 
     folder = Path(folder)
-    state = learned_state(model)
+    state = portable_state(model)
     preset = model.meta.get("preset", model.arch["group"])
     atomic_write(folder / WEIGHTS_NAME,
                  lambda tmp: save_file(state, tmp, metadata={"format": "pt", "preset": preset}))
@@ -92,6 +112,7 @@ def save_checkpoint(model, folder: str | os.PathLike) -> dict:
     config.setdefault("input", default_input_spec(model.in_channels))
     config.setdefault("versions", library_versions())
     config["mflops_28x28"] = round(count_mflops(model), 2)
+    config["self_check"] = reference_logits(model, model.in_channels)
     config["export"] = save_exported(model.export(), folder)
     atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
     atomic_write(folder / CARD_NAME, lambda tmp: Path(tmp).write_text(model_card(config)))
@@ -119,6 +140,20 @@ def read_config(folder: str | os.PathLike) -> dict:
     return config
 
 
+def check_format(config: dict, folder: str | os.PathLike) -> None:
+    """Refuse a checkpoint of another format version with what to do about it."""
+    version = config.get("format_version", 1)
+    if version == FORMAT_VERSION:
+        return
+    if version == 1:
+        raise ValueError(f"{folder} is a format-1 checkpoint: it stores escnn coefficients, whose meaning depends on "
+                         "the kernel basis escnn computes on the machine that loads them (on another CPU the d4 "
+                         "model loaded at 21% accuracy). Convert it with: python -m zoo.migrate "
+                         f"{folder}  (it needs the folder's exported.safetensors), or download the checkpoint again")
+    raise ValueError(f"{folder} has format_version {version!r}; this version of the zoo reads format "
+                     f"{FORMAT_VERSION}: upgrade equivariant-zoo")
+
+
 def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, expect_preset: str | None = None,
                     **overrides):
     """Build the model a checkpoint folder describes and load its weights (eval mode).
@@ -128,9 +163,11 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     another preset. ``overrides`` change architecture arguments that do not touch the weights' shapes.
     """
     from .model import EquivariantCNN
+    from .probes import self_check
 
     folder = Path(folder)
     config = read_config(folder)
+    check_format(config, folder)
     if expect_preset is not None and config["preset"] != expect_preset:
         raise ValueError(f"checkpoint {folder} was made for preset {config['preset']!r}, not {expect_preset!r}")
     weights = folder / WEIGHTS_NAME
@@ -146,9 +183,15 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
         raise ValueError(f"{weights} is not a readable safetensors file ({e}); download it again") from e
 
     in_channels = overrides.pop("in_channels", None)
-    arch = {**config["architecture"], **overrides}
-    model = EquivariantCNN(**arch, initialize=False)
-    load_learned_state(model, state, source=str(weights))
+    model = EquivariantCNN(**config["architecture"], initialize=False)
+    load_portable_state(model, state, source=str(weights))
+    self_check(model.eval(), config, str(folder), model.in_channels)  # before any change to the model
+    changed = {k: v for k, v in overrides.items() if config["architecture"].get(k, object()) != v}
+    if changed:  # verified as saved; now the same weights in the architecture asked for
+        logger.info("%s: self-check passed; rebuilding with %s", folder, changed)
+        model = EquivariantCNN(**{**config["architecture"], **changed}, initialize=False)
+        load_portable_state(model, state, source=str(weights))
+    model.meta = config
     if in_channels is not None and in_channels != model.in_channels:
         logger.warning("%s: adapted the first layer from %d to %d input channels (filters summed over the old "
                        "channels, divided by the new count)", folder, model.in_channels, in_channels)
@@ -157,16 +200,45 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
         logger.warning("%s: dropped head.weight and head.bias (%d classes) for a new head with %d classes",
                        folder, model.num_classes, num_classes)
         model.reset_classifier(num_classes)
-    model.meta = config
     return model.eval()
 
 
-def load_learned_state(model, state: dict[str, torch.Tensor], source: str = "state") -> None:
-    """Load parameters and batch-norm statistics; every learned tensor must be present with its shape.
+def load_portable_state(model, state: dict[str, torch.Tensor], source: str = "state") -> None:
+    """Load a format-2 state: fit each stored filter in the local kernel basis, load the other tensors as they are.
 
-    Loads in train mode, then leaves train mode, so escnn's expanded filters are rebuilt from the new weights.
+    Every tensor must be present with its shape. Loads in train mode, then leaves train mode, so escnn's
+    expanded filters are rebuilt from the new weights.
     """
-    expected = learned_state(model)
+    from escnn import nn as enn
+
+    from .basis import load_conv_filter
+
+    _check_keys(portable_state(model), state, model, source)
+    convs = {name: module for name, module in model.named_modules() if isinstance(module, enn.R2Conv)}
+    was_training = model.training
+    model.train()
+    result = model.load_state_dict({k: v for k, v in state.items() if not k.endswith(FILTER_SUFFIX)}, strict=False)
+    assert not result.unexpected_keys  # checked above; missing keys: the coefficients and escnn's derived buffers
+    for name, module in convs.items():
+        load_conv_filter(module, state[name + FILTER_SUFFIX], f"{source}: {name}")
+    model.train(was_training)
+
+
+def load_learned_state(model, state: dict[str, torch.Tensor], source: str = "state") -> None:
+    """Load parameters (escnn coefficients) and batch-norm statistics; every learned tensor must be present.
+
+    For resume checkpoints, which never leave the machine that wrote them (published checkpoints use
+    ``load_portable_state``). Loads in train mode, then leaves it, so escnn's expanded filters are rebuilt.
+    """
+    _check_keys(learned_state(model), state, model, source)
+    was_training = model.training
+    model.train()
+    result = model.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys  # checked above; missing keys are escnn's derived buffers
+    model.train(was_training)
+
+
+def _check_keys(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], model, source: str) -> None:
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
@@ -175,11 +247,6 @@ def load_learned_state(model, state: dict[str, torch.Tensor], source: str = "sta
                             (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
         raise ValueError(f"{source} does not fit this architecture ({model.arch['group']}, widths "
                          f"{model.arch['widths']}): {details}. Was it made for another preset?")
-    was_training = model.training
-    model.train()
-    result = model.load_state_dict(state, strict=False)
-    assert not result.unexpected_keys  # checked above; missing keys are escnn's derived buffers
-    model.train(was_training)
 
 
 def update_metrics(folder: str | os.PathLike, metrics: dict) -> dict:

@@ -7,19 +7,12 @@ every preset. Prints the predictions and saves them as a picture (green frame: r
 from __future__ import annotations
 
 import argparse
-from importlib.resources import files
 
 import torch
-from safetensors.torch import load_file
 
 from .data import rotate
+from .probes import embedded_digits
 from .registry import WEIGHT_TAGS, create_model, list_models
-
-
-def embedded_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    """The first MNIST test image of each class, shipped in ``zoo/assets``: (10, 1, 28, 28) in [0, 1], labels."""
-    tensors = load_file(str(files("zoo") / "assets" / "mnist_test_digits.safetensors"))
-    return tensors["images"].unsqueeze(1).float() / 255, tensors["labels"].long()
 
 
 @torch.no_grad()

@@ -94,14 +94,28 @@ def save_exported(model: ExportedCNN, folder: str | os.PathLike) -> dict:
 
 
 def load_exported(folder: str | os.PathLike, num_classes: int | None = None, **overrides) -> ExportedCNN:
-    """The exported model of a checkpoint folder, in eval mode, without importing escnn."""
-    from .checkpoint import read_config, sha256_file
+    """The exported model of a checkpoint folder, in eval mode, without importing escnn; verified on the probes."""
+    from .checkpoint import check_format, read_config
+    from .probes import self_check
 
     if overrides:
         raise ValueError(f"an exported model cannot change its architecture ({sorted(overrides)}); "
                          "create the escnn model, change it, and call .export()")
-    folder = Path(folder)
     config = read_config(folder)
+    check_format(config, folder)
+    model = read_exported(folder, config)
+    self_check(model, config, str(Path(folder) / EXPORTED_NAME), model.in_channels)
+    if num_classes is not None and num_classes != model.head.out_features:
+        raise ValueError(f"the exported model has {model.head.out_features} classes; to fine-tune for "
+                         f"{num_classes}, load the escnn model (export=False) and export after training")
+    return model
+
+
+def read_exported(folder: str | os.PathLike, config: dict) -> ExportedCNN:
+    """Rebuild the exported model from ``exported.safetensors`` (sha256 checked), in eval mode, unverified."""
+    from .checkpoint import sha256_file
+
+    folder = Path(folder)
     spec = config.get("export")
     path = folder / EXPORTED_NAME
     if spec is None or not path.is_file():
@@ -113,8 +127,9 @@ def load_exported(folder: str | os.PathLike, num_classes: int | None = None, **o
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{path} is not a readable safetensors file ({e})") from e
     model = build_exported(spec)
-    model.load_state_dict(state, strict=True)
-    if num_classes is not None and num_classes != model.head.out_features:
-        raise ValueError(f"the exported model has {model.head.out_features} classes; to fine-tune for "
-                         f"{num_classes}, load the escnn model (export=False) and export after training")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"{path} does not match the layer spec in config.json['export'] ({e}); "
+                         "download the checkpoint again") from e
     return model.eval()

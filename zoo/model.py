@@ -241,16 +241,22 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
         return exported.eval()
 
 
-def _fold_affine(conv: nn.Conv2d, norm: nn.Module, channels: int) -> nn.Conv2d:
-    """Fold an eval-mode affine map on the channels (escnn batch norm) into the conv before it.
+def channel_affine(norm: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The eval-mode map of an escnn batch norm on the channels, as ``(matrix, shift)``: y = matrix @ x + shift.
 
-    The map is read off by probing: its value at 0 is the shift, at each basis vector minus the shift a
-    column of the matrix. This is exact for any batch norm in eval mode, whatever its change of basis.
+    Read off by probing: its value at 0 is the shift, at each basis vector minus the shift a column of the
+    matrix. This is exact for any batch norm in eval mode, whatever its change of basis.
     """
     probe = torch.cat([torch.zeros(1, channels), torch.eye(channels)]).reshape(channels + 1, channels, 1, 1)
     norm.eval()
-    out = norm(enn.GeometricTensor(probe, norm.in_type)).tensor.reshape(channels + 1, channels)
-    shift, matrix = out[0], (out[1:] - out[0]).T  # matrix[o, i]: output channel o from input channel i
+    with torch.no_grad():
+        out = norm(enn.GeometricTensor(probe, norm.in_type)).tensor.reshape(channels + 1, channels)
+    return (out[1:] - out[0]).T, out[0]  # matrix[o, i]: output channel o from input channel i
+
+
+def _fold_affine(conv: nn.Conv2d, norm: nn.Module, channels: int) -> nn.Conv2d:
+    """Fold an eval-mode escnn batch norm into the conv before it (see ``channel_affine``)."""
+    matrix, shift = channel_affine(norm, channels)
     folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=True)
     folded.weight.copy_(torch.einsum("oi,ichw->ochw", matrix, conv.weight))
     bias = conv.bias if conv.bias is not None else torch.zeros(channels)

@@ -1,0 +1,42 @@
+"""Load checkpoint folders both ways and print how far inside its tolerance each self-check passed.
+
+    python -m zoo.verify weights/*/
+
+For every folder: the largest difference between the logits of the loaded model on the probe digits and the
+logits recorded in its config.json, for the escnn model and the exported one, against the tolerance.
+A load that fails its self-check ends the command with its error.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from .checkpoint import load_checkpoint, read_config
+from .exported import load_exported
+from .probes import self_check
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("folders", nargs="+")
+    args = p.parse_args(argv)
+    rows = []
+    print("| checkpoint | escnn: max logit diff | export: max logit diff | tolerance | escnn load (s) |")
+    print("| --- | --- | --- | --- | --- |")
+    for folder in args.folders:
+        config = read_config(folder)
+        start = time.perf_counter()
+        model = load_checkpoint(folder)  # runs the self-check; again below to report the margin
+        seconds = time.perf_counter() - start
+        escnn = self_check(model, config, str(folder), model.in_channels)
+        exported = self_check(load_exported(folder), config, str(folder), model.in_channels)
+        rows.append({"folder": str(folder), "escnn": escnn, "export": exported, "load_s": seconds})
+        print(f"| {config['preset']}{'' if config.get('weights_tag', 'rotated') == 'rotated' else '-' + config['weights_tag']}"
+              f" | {escnn['max_diff']:.1e} | {exported['max_diff']:.1e} | {escnn['tolerance']:.1e} | {seconds:.2f} |")
+    return rows
+
+
+if __name__ == "__main__":
+    from .cli import run
+
+    run(main)
