@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up a virtual environment in .venv with everything the zoo, its tests and its optional ONNX path need.
+# Set up a virtual environment in .venv with everything the zoo, its tests, its optional ONNX path and its
+# interactive demo (Gradio) need.
 # escnn needs py3nj, which compiles Fortran: gfortran comes from the system package manager.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,5 +15,5 @@ PYTHON=${PYTHON:-python3}
 # torch and torchvision first, pinned to the releases this project was built and measured with
 # (on the reference machine they are on local disk; elsewhere pip downloads them).
 .venv/bin/pip install -q torch==2.14.1 torchvision==0.29.1
-.venv/bin/pip install -q -e ".[test,onnx]"
+.venv/bin/pip install -q -e ".[test,onnx,demo]"
 .venv/bin/python -c "import escnn, torch, torchvision; print('ready: torch', torch.__version__, '| escnn', escnn.__version__)"
