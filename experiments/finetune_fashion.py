@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from zoo import finetune  # noqa: E402
-from zoo.checkpoint import read_config  # noqa: E402
-from zoo.evaluate import update_readme  # noqa: E402
+from zoo.files import read_config  # noqa: E402
+from zoo.readme import update_readme  # noqa: E402
 
 
 def main() -> None:

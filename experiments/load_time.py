@@ -6,25 +6,18 @@ cold: a new process runs torch.hub.load(ROOT, name, source="local") and predicts
 escnn model and for export=True; self-check: the in-process time of the probe comparison that every load runs.
 Run it on an older checkout (git worktree add /tmp/old <commit>) to compare load times across formats.
 """
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from zoo.bench import cold_start, first_prediction_code
 
 ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent).resolve()
 NAMES = ["c4_mnist", "c8_mnist", "d4_mnist", "so2_mnist", "trivial_mnist"]
 
 
 def cold(name: str, export: bool, repeats: int = 3) -> float:
-    code = (f"import torch; m = torch.hub.load({str(ROOT)!r}, {name!r}, source='local', trust_repo=True, "
-            f"export={export}); m(torch.rand(1, 1, 28, 28)).argmax()")
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return cold_start(first_prediction_code(name, export, ROOT), repeats, cwd=ROOT)
 
 
 def self_check_time(name: str) -> str:

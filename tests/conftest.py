@@ -43,13 +43,18 @@ _built = {}
 
 
 def built_model(name: str):
-    """One randomly initialised model per preset, built once per session (escnn bases are slow to build)."""
+    """A new randomly initialised model of a preset (seed 0), the test's own to change.
+
+    Built once per session and deep-copied for every call: escnn's weight initialisation is slow, and no test
+    sees what another did to its model."""
+    import copy
+
     from zoo import create_model
 
     if name not in _built:
         torch.manual_seed(0)
         _built[name] = create_model(name)
-    return _built[name]
+    return copy.deepcopy(_built[name])
 
 
 def published(name: str, weights: str = "rotated"):

@@ -8,7 +8,6 @@ import torch
 
 pytest.importorskip("gradio")
 from zoo import app, browser  # noqa: E402
-from zoo.probes import embedded_digits  # noqa: E402
 
 
 def _as_picture(digit: torch.Tensor, size=(196, 196), dark_on_light=True, channels=3) -> np.ndarray:

@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import assert_close, built_model
-from zoo.checkpoint import CONFIG_NAME, WEIGHTS_NAME, load_checkpoint, read_config, save_checkpoint
+from zoo.checkpoint import load_checkpoint, save_checkpoint
+from zoo.files import CONFIG_NAME, WEIGHTS_NAME, read_config
 
 
 @pytest.fixture()

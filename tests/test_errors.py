@@ -18,8 +18,10 @@ from zoo import create_model
 ])
 @pytest.mark.parametrize("exported", [False, True])
 def test_bad_images(bad, error, message, exported):
+    from zoo.convert import export
+
     model = built_model("c8_mnist").eval()
-    model = model.export() if exported else model
+    model = export(model) if exported else model
     with pytest.raises(error, match=message):
         model(bad)
 

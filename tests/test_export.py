@@ -8,6 +8,7 @@ import torch
 
 from conftest import ROOT, assert_close, built_model, published
 from zoo import create_model, list_models
+from zoo.convert import export
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -19,7 +20,7 @@ def test_pretrained_export_matches_escnn(name, digits):
     x = torch.cat([digits[0], torch.rot90(digits[0], 1, (2, 3))])
     with torch.no_grad():
         assert_close(exported(x), model(x))
-        assert_close(model.export()(x), exported(x))
+        assert_close(export(model)(x), exported(x))
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -41,30 +42,14 @@ print(json.dumps({{"escnn": sorted(m for m in sys.modules if m.split(".")[0] == 
 
 @pytest.mark.parametrize("name", list_models())
 def test_torchscript(name, digits):
-    exported = built_model(name).eval().export()
+    exported = export(built_model(name))
     scripted = torch.jit.script(exported)
     with torch.no_grad():
         assert_close(scripted(digits[0]), exported(digits[0]))
 
 
 def test_torch_compile(digits):
-    exported = built_model("so2_mnist").eval().export()
+    exported = export(built_model("so2_mnist"))
     compiled = torch.compile(exported)
     with torch.no_grad():
         assert_close(compiled(digits[0]), exported(digits[0]))
-
-
-@pytest.mark.parametrize("name", list_models())
-def test_onnx_runtime_gives_the_same_logits(name, digits, tmp_path):
-    pytest.importorskip("onnx")
-    pytest.importorskip("onnxscript")
-    ort = pytest.importorskip("onnxruntime")
-    exported = built_model(name).eval().export()
-    path = tmp_path / f"{name}.onnx"
-    torch.onnx.export(exported, (digits[0],), str(path), input_names=["images"], output_names=["logits"],
-                      dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for batch in (digits[0], digits[0][:3]):
-        (onnx_logits,) = session.run(None, {"images": batch.numpy()})
-        with torch.no_grad():
-            assert_close(torch.from_numpy(onnx_logits), exported(batch))

@@ -9,7 +9,10 @@ from PIL import Image
 
 from conftest import ROOT, assert_close, published
 from zoo import create_model
-from zoo.checkpoint import load_checkpoint, read_config
+from zoo import from_pretrained
+from zoo.checkpoint import load_checkpoint
+from zoo.files import read_config
+from zoo.surgery import conv_blocks, freeze_backbone
 from zoo.data import rotate
 
 
@@ -57,7 +60,7 @@ def test_rgb_adaptation_matches_grey_on_grey_images(digits):
 
 def test_linear_probe_freezes_the_backbone_bitwise(digits):
     model = create_model("c4_mnist", num_classes=3)
-    model.freeze_backbone()
+    freeze_backbone(model)
     before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable == ["head.weight", "head.bias"]
@@ -76,9 +79,10 @@ def test_linear_probe_freezes_the_backbone_bitwise(digits):
 
 def test_trainable_blocks_unfreezes_the_last_blocks():
     model = create_model("c4_mnist")
-    model.freeze_backbone(trainable_blocks=1)
-    trainable = {n.split(".")[1] for n, p in model.named_parameters() if p.requires_grad and n.startswith("features")}
-    assert trainable == {"14", "15"}  # the last conv and its batch norm
+    freeze_backbone(model, trainable_blocks=1)
+    last = {id(p) for module in conv_blocks(model)[-1] for p in module.parameters()}
+    trainable = {id(p) for n, p in model.named_parameters() if p.requires_grad and n.startswith("features")}
+    assert trainable == last and last  # the last conv block: its conv and its batch norm
 
 
 def test_cli_finetunes_an_image_folder_and_the_checkpoint_loads_back(tmp_path, digits):
@@ -91,9 +95,8 @@ def test_cli_finetunes_an_image_folder_and_the_checkpoint_loads_back(tmp_path, d
     assert config["class_names"] == ["digit0", "digit1", "digit7"]
     assert config["parent"].startswith("weights/c4_mnist (sha256 ")
     assert config["architecture"]["num_classes"] == 3
-    from zoo.model import EquivariantCNN
 
-    model = EquivariantCNN.from_pretrained(out)
+    model = from_pretrained(out)
     again = load_checkpoint(out)
     x = torch.rand(4, 1, 28, 28)
     with torch.no_grad():
@@ -104,12 +107,28 @@ def test_cli_finetunes_an_image_folder_and_the_checkpoint_loads_back(tmp_path, d
     assert (out / "README.md").read_text().count("Fine-tuned from") == 1
 
 
-def test_cli_resume(tmp_path, digits):
+def test_cli_resume_after_kill_matches_an_uninterrupted_run(tmp_path, digits):
+    """Killed mid-way (kill -9 after step 5 of 8, last checkpoint at step 4), resumed: bitwise the same weights."""
+    from safetensors.torch import load_file
+
     data = write_image_folder(tmp_path / "digits", digits)
-    args = ["c4_mnist", "--data", data, "--mode", "scratch", "--val-size", "12", "--epochs", "2", "--batch-size",
-            "16", "--checkpoint-every", "2", "--run-dir", tmp_path / "run", "--out", tmp_path / "out"]
-    finetune(*args)
-    assert finetune(*args, "--resume").returncode == 0
+
+    def args(name):
+        return ["c4_mnist", "--data", data, "--mode", "probe", "--trainable-blocks", "1", "--val-size", "12",
+                "--epochs", "2", "--batch-size", "16", "--checkpoint-every", "2", "--run-dir", tmp_path / name / "run",
+                "--out", tmp_path / name / "out"]
+
+    finetune(*args("straight"))
+    killed = subprocess.run([sys.executable, "-m", "zoo.finetune", *map(str, args("killed")), "--no-progress",
+                             "--threads", "1", "--no-bf16"], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "ZOO_KILL_AT_STEP": "5"}, timeout=600)
+    assert killed.returncode == -9 and not (tmp_path / "killed" / "out").exists()
+    finetune(*args("killed"), "--resume")
+    a = load_file(tmp_path / "straight" / "out" / "model.safetensors")
+    b = load_file(tmp_path / "killed" / "out" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    refused = finetune(*args("killed"), "--resume", "--batch-size", "8", check=False)
+    assert refused.returncode == 1 and "belongs to another run" in refused.stderr
 
 
 @pytest.mark.parametrize("setup, message", [

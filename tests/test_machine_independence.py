@@ -16,11 +16,12 @@ import torch
 from escnn import nn as enn
 from safetensors.torch import load_file
 
+import zoo.checkpoint
 import zoo.model
 from conftest import ROOT, assert_close, published
-from zoo import list_models
-from zoo.basis import basis_blocks
-from zoo.checkpoint import WEIGHTS_NAME, learned_state, load_checkpoint, load_portable_state, read_config
+from zoo import from_pretrained, list_models
+from zoo.checkpoint import learned_state, load_checkpoint, load_portable_state
+from zoo.files import WEIGHTS_NAME, read_config
 from zoo.probes import SelfCheckError, probe_images, self_check
 
 
@@ -77,8 +78,8 @@ def test_checkpoint_loads_into_another_basis_and_coefficients_do_not(name):
 
 
 def test_every_load_path_verifies_in_a_mixed_basis(monkeypatch, digits):
-    """load_checkpoint, create_model and from_pretrained all build through EquivariantCNN: with every model's
-    basis mixed they still return the published function, and a wrong reading is refused."""
+    """load_checkpoint, create_model (torch.hub) and from_pretrained all build in zoo.checkpoint: with every
+    model's basis mixed they still return the published function, and a wrong reading is refused."""
     from zoo import create_model
 
     folder = published("d4_mnist")
@@ -92,9 +93,9 @@ def test_every_load_path_verifies_in_a_mixed_basis(monkeypatch, digits):
             super().__init__(*args, **kwargs)
             mix_bases(self, seed=1)
 
-    monkeypatch.setattr(zoo.model, "EquivariantCNN", MixedBasisCNN)
+    monkeypatch.setattr(zoo.checkpoint, "EquivariantCNN", MixedBasisCNN)  # where every load path builds
     for model in (load_checkpoint(folder), create_model("d4_mnist", pretrained=True),
-                  original.from_pretrained(folder)):  # the Hugging Face path builds through the module too
+                  from_pretrained(folder)):  # the Hugging Face path builds through the module too
         assert isinstance(model, MixedBasisCNN)
         assert_close(model(digits[0]).detach(), expected)
 
@@ -103,7 +104,7 @@ def test_every_load_path_verifies_in_a_mixed_basis(monkeypatch, digits):
         with torch.no_grad():
             conv.weights.copy_(coefficients[name.rsplit(": ", 1)[1]])
 
-    monkeypatch.setattr("zoo.basis.load_conv_filter", read_coefficients)
+    monkeypatch.setattr(zoo.checkpoint, "load_conv_filter", read_coefficients)
     with pytest.raises(SelfCheckError, match="d4_mnist.*does not reproduce"):
         create_model("d4_mnist", pretrained=True)
 

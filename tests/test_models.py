@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from conftest import assert_close, built_model
+from zoo.convert import export
 from zoo import create_model, list_models
 
 # Symmetries each group's network must respect exactly (up to float rounding) on the pixel grid.
@@ -111,7 +112,7 @@ def test_fourier_elu_matches_escnn(digits):
 @pytest.mark.parametrize("name", list_models())
 def test_export_matches_and_has_no_escnn(name, digits):
     model = built_model(name).eval()
-    exported = model.export()
+    exported = export(model)
     assert not exported.training
     for module in exported.modules():
         assert not type(module).__module__.startswith("escnn"), type(module)

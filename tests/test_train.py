@@ -8,7 +8,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import ROOT
-from zoo.checkpoint import load_checkpoint, read_config
+from zoo.checkpoint import load_checkpoint
+from zoo.files import read_config
 
 pytestmark = pytest.mark.slow
 

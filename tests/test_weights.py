@@ -1,12 +1,12 @@
 """Every published checkpoint under weights/: schema, self-consistency and golden logits."""
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import ROOT, assert_close
-from zoo.checkpoint import load_checkpoint, read_config, sha256_file
+from zoo.checkpoint import load_checkpoint
+from zoo.files import read_config, sha256_file
 from zoo.registry import PRESETS, WEIGHT_TAGS, weights_folder
 
 FOLDERS = sorted(p for p in (ROOT / "weights").iterdir() if p.is_dir()) if (ROOT / "weights").is_dir() else []

@@ -1,12 +1,14 @@
 """A zoo of pretrained group-equivariant CNNs (escnn) for rotated MNIST."""
 from .registry import create_model, list_models
 
-__all__ = ["create_model", "list_models", "EquivariantCNN"]
+__all__ = ["create_model", "list_models", "EquivariantCNN", "from_pretrained", "save_pretrained", "push_to_hub"]
+
+_LAZY = {"EquivariantCNN": "model", "from_pretrained": "hf_hub", "save_pretrained": "hf_hub", "push_to_hub": "hf_hub"}
 
 
-def __getattr__(name):  # import escnn only when the escnn model is asked for
-    if name == "EquivariantCNN":
-        from .model import EquivariantCNN
+def __getattr__(name):  # escnn and huggingface_hub are imported only when these are asked for
+    if name in _LAZY:
+        import importlib
 
-        return EquivariantCNN
-    raise AttributeError(name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")

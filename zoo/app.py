@@ -10,7 +10,6 @@ each preset on one image.
 """
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from .cli import parser, positive_int
 from .data import rotate
 from .probes import embedded_digits
 from .registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models
@@ -287,16 +287,16 @@ def _api_classify(example: str, angle: float, weights: str = DEFAULT_TAG) -> dic
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--port", type=positive_int, default=7860)
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs internet)")
     args = p.parse_args(argv)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the demo runs offline; no telemetry calls
-    try:
-        import gradio  # noqa: F401
-    except ImportError as e:
-        raise ValueError('the demo needs Gradio: pip install -e ".[demo]"') from e
+    import importlib.util
+
+    if importlib.util.find_spec("gradio") is None:
+        raise ValueError('the demo needs Gradio: pip install -e ".[demo]" (setup.sh installs it)')
     models(DEFAULT_TAG)  # load (and self-check) before the page is served
     build_app().launch(server_name=args.host, server_port=args.port, share=args.share)
 

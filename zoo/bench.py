@@ -12,7 +12,6 @@ torch.nn CNN with the same channel counts ("reference": conv, batch norm, ELU, t
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -23,8 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import BlurPool2d
-from .registry import create_model, list_models
+from .cli import add_models, add_threads, apply_threads, models_of, parser
+from .convert import count_mflops, export
+from .exported import layer_kind
+from .precision import native_bf16
+from .readme import publish
+from .registry import create_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,12 +37,13 @@ def reference_cnn(exported: nn.Module, num_classes: int = 10) -> nn.Module:
     layers: list[nn.Module] = []
     channels = 1
     for m in exported.features:
-        if isinstance(m, nn.Conv2d):
+        kind = layer_kind(m)
+        if kind.name == "conv":
             layers += [nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding, bias=False),
                        nn.BatchNorm2d(m.out_channels), nn.ELU(inplace=True)]
             channels = m.out_channels
-        elif isinstance(m, BlurPool2d):
-            layers.append(BlurPool2d())
+        elif kind.name == "blur_pool":
+            layers.append(kind.build())
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
 
 
@@ -99,46 +103,46 @@ def inference(model: nn.Module, batch: int = 256):
     return run
 
 
-def cold_start(code: str, repeats: int = 2) -> float:
-    """Median wall time of a new Python process running ``code`` (seconds)."""
+def cold_start(code: str, repeats: int = 2, cwd: Path = ROOT) -> float:
+    """Median wall time of a new Python process running ``code`` in ``cwd`` (seconds)."""
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, capture_output=True)
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=cwd, capture_output=True)
         times.append(time.perf_counter() - t)
     return statistics.median(times)
 
 
-def first_prediction_code(name: str, export: bool) -> str:
-    return (f"import torch; m = torch.hub.load({str(ROOT)!r}, {name!r}, source='local', trust_repo=True, "
+def first_prediction_code(name: str, export: bool, root: Path = ROOT) -> str:
+    return (f"import torch; m = torch.hub.load({str(root)!r}, {name!r}, source='local', trust_repo=True, "
             f"export={export}); m(torch.rand(1, 1, 28, 28)).argmax()")
 
 
 def main(argv=None) -> list[dict]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("models", nargs="*", default=None)
-    p.add_argument("--threads", type=int, default=2)
+    p = parser(__doc__)
+    add_models(p)
+    add_threads(p)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes ~20 s per model)")
     p.add_argument("--no-cold-start", action="store_true")
     p.add_argument("--update", action="store_true", help="write the table into README.md")
     p.add_argument("--profile", action="store_true", help="instead of the table, print where a training step "
                    "spends its time (torch.profiler), for each model and its reference CNN")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    from .model import count_mflops
+    apply_threads(args)
+    threads = torch.get_num_threads()
 
     if args.profile:
-        for name in args.models or list_models():
+        for name in models_of(args):
             model = create_model(name, pretrained=False)
-            for label, m in [(name, model), (f"{name} reference CNN", reference_cnn(model.eval().export()))]:
-                print(f"## {label}: {args.threads} thread(s), batch 128, float32\n{training_profile(m)}")
+            for label, m in [(name, model), (f"{name} reference CNN", reference_cnn(export(model)))]:
+                print(f"## {label}: {threads} thread(s), batch 128, float32\n{training_profile(m)}")
         return []
 
     rows = []
     bare = None if args.no_cold_start else cold_start("import torch")
-    for name in args.models or list_models():
+    for name in models_of(args):
         model = create_model(name, pretrained=False)
-        exported = model.eval().export()
+        exported = export(model)
         reference = reference_cnn(exported)
         mflops = count_mflops(model)
         row = {"model": name, "params": sum(p.numel() for p in model.parameters()), "mflops": mflops,
@@ -158,7 +162,9 @@ def main(argv=None) -> list[dict]:
         rows.append(row)
         print(f"measured {name}", file=sys.stderr, flush=True)
 
-    lines = [f"{args.threads} threads, torch {torch.__version__}; images/s unless stated"
+    lines = [f"{threads} threads, torch {torch.__version__}, CPU capability "
+             f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16: {'yes' if native_bf16() else 'no'} "
+             "(zoo.train's automatic precision uses bf16 only then); images/s unless stated"
              + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"), ""]
     head = ("| model | params | MFLOPs | train fp32 | train bf16 | ref train fp32 | ref train bf16 | escnn/ref train fp32 "
             "| infer escnn | infer export | infer compiled | ref infer | export GFLOP/s | cold escnn (s) | cold export (s) |")
@@ -170,12 +176,7 @@ def main(argv=None) -> list[dict]:
               f"| {r['infer_escnn']:.0f} | {r['infer_export']:.0f} | {r.get('infer_compiled', float('nan')):.0f} "
               f"| {r['ref_infer']:.0f} | {r['gflops_export']:.1f} | {r.get('cold_escnn', float('nan')):.2f} "
               f"| {r.get('cold_export', float('nan')):.2f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.update:
-        from .evaluate import update_readme
-
-        update_readme("bench", table)
+    publish("bench", "\n".join(lines), args.update)
     return rows
 
 

@@ -29,7 +29,7 @@ def model_card(config: dict) -> str:
         + ")",
         "logits = model(x)  # x: float (B, 1, H, W), pixel values in [0, 1], background 0",
         "```",
-        "or, from this folder or its Hub repository: `zoo.EquivariantCNN.from_pretrained(path_or_repo_id)`.",
+        "or, from this folder or its Hub repository: `zoo.from_pretrained(path_or_repo_id)`.",
         "",
         "## Input",
         f"{config['input']['channels']} channel(s), {config['input']['normalization']}. "

@@ -10,24 +10,28 @@ the command that converts it (``python -m zoo.migrate``).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 import torch
+from escnn import nn as enn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .basis import conv_filter, load_conv_filter
+from .card import model_card
+from .convert import count_mflops, export
+from .exported import save_exported
+from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, check_format, read_config, sha256_file,
+                    verified, write_config, write_text)
+from .model import EquivariantCNN
+from .probes import reference_logits, self_check
+from .surgery import adapt_in_channels
+
 logger = logging.getLogger(__name__)
 
-WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
-CARD_NAME = "README.md"
-FORMAT_VERSION = 2
 FILTER_SUFFIX = ".filter"  # format 2: an R2Conv's expanded filter, stored in place of its ".weights" coefficients
 _STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -41,39 +45,12 @@ def learned_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def portable_state(model) -> dict[str, torch.Tensor]:
     """``learned_state`` with every escnn convolution's coefficients replaced by its expanded filter (format 2)."""
-    from escnn import nn as enn
-
-    from .basis import conv_filter
-
     state = learned_state(model)
     for name, module in model.named_modules():
         if isinstance(module, enn.R2Conv):
             del state[f"{name}.weights"]
             state[name + FILTER_SUFFIX] = conv_filter(module)
     return state
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call ``write(tmp_path)`` and rename the result onto ``path``: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def library_versions() -> dict[str, str]:
@@ -90,11 +67,6 @@ def save_checkpoint(model, folder: str | os.PathLike) -> dict:
 
     Every file is written atomically; the weights go first, so a config never names missing weights.
     """
-    from .card import model_card
-    from .exported import save_exported
-    from .model import count_mflops
-    from .probes import reference_logits
-
     folder = Path(folder)
     state = portable_state(model)
     preset = model.meta.get("preset", model.arch["group"])
@@ -113,9 +85,9 @@ def save_checkpoint(model, folder: str | os.PathLike) -> dict:
     config.setdefault("versions", library_versions())
     config["mflops_28x28"] = round(count_mflops(model), 2)
     config["self_check"] = reference_logits(model, model.in_channels)
-    config["export"] = save_exported(model.export(), folder)
-    atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
-    atomic_write(folder / CARD_NAME, lambda tmp: Path(tmp).write_text(model_card(config)))
+    config["export"] = save_exported(export(model), folder)
+    write_config(folder, config)
+    write_text(folder / CARD_NAME, model_card(config))
     model.meta = config
     return config
 
@@ -123,35 +95,6 @@ def save_checkpoint(model, folder: str | os.PathLike) -> dict:
 def default_input_spec(in_channels: int) -> dict:
     return {"channels": in_channels, "size": [28, 28], "dtype": "float32", "value_range": [0.0, 1.0],
             "normalization": "none: pixel values in [0, 1] with background 0 (MNIST divided by 255)"}
-
-
-def read_config(folder: str | os.PathLike) -> dict:
-    path = Path(folder) / CONFIG_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no {CONFIG_NAME} in {folder}: a checkpoint folder holds {WEIGHTS_NAME}, "
-                                f"{CONFIG_NAME} and {CARD_NAME} (see zoo.checkpoint)")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON ({e}); restore it from the published checkpoint") from e
-    missing = [k for k in ("architecture", "weights_sha256", "preset") if k not in config]
-    if missing:
-        raise ValueError(f"{path} lacks {missing}; it was not written by zoo.checkpoint.save_checkpoint")
-    return config
-
-
-def check_format(config: dict, folder: str | os.PathLike) -> None:
-    """Refuse a checkpoint of another format version with what to do about it."""
-    version = config.get("format_version", 1)
-    if version == FORMAT_VERSION:
-        return
-    if version == 1:
-        raise ValueError(f"{folder} is a format-1 checkpoint: it stores escnn coefficients, whose meaning depends on "
-                         "the kernel basis escnn computes on the machine that loads them (on another CPU the d4 "
-                         "model loaded at 21% accuracy). Convert it with: python -m zoo.migrate "
-                         f"{folder}  (it needs the folder's exported.safetensors), or download the checkpoint again")
-    raise ValueError(f"{folder} has format_version {version!r}; this version of the zoo reads format "
-                     f"{FORMAT_VERSION}: upgrade equivariant-zoo")
 
 
 def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, expect_preset: str | None = None,
@@ -162,21 +105,12 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     its place; every other tensor must match exactly. ``expect_preset`` refuses a checkpoint made for
     another preset. ``overrides`` change architecture arguments that do not touch the weights' shapes.
     """
-    from .model import EquivariantCNN
-    from .probes import self_check
-
     folder = Path(folder)
     config = read_config(folder)
     check_format(config, folder)
     if expect_preset is not None and config["preset"] != expect_preset:
         raise ValueError(f"checkpoint {folder} was made for preset {config['preset']!r}, not {expect_preset!r}")
-    weights = folder / WEIGHTS_NAME
-    if not weights.is_file():
-        raise FileNotFoundError(f"no {WEIGHTS_NAME} in {folder}; download the checkpoint again")
-    digest = sha256_file(weights)
-    if digest != config["weights_sha256"]:
-        raise ValueError(f"{weights} is corrupt or truncated: sha256 {digest[:12]}... but {CONFIG_NAME} says "
-                         f"{config['weights_sha256'][:12]}...; download the checkpoint again")
+    weights = verified(folder / WEIGHTS_NAME, config["weights_sha256"])
     try:
         state = load_file(weights)
     except (SafetensorError, OSError, ValueError) as e:
@@ -195,7 +129,7 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     if in_channels is not None and in_channels != model.in_channels:
         logger.warning("%s: adapted the first layer from %d to %d input channels (filters summed over the old "
                        "channels, divided by the new count)", folder, model.in_channels, in_channels)
-        model.adapt_in_channels(in_channels)
+        adapt_in_channels(model, in_channels)
     if num_classes is not None and num_classes != model.num_classes:
         logger.warning("%s: dropped head.weight and head.bias (%d classes) for a new head with %d classes",
                        folder, model.num_classes, num_classes)
@@ -209,10 +143,6 @@ def load_portable_state(model, state: dict[str, torch.Tensor], source: str = "st
     Every tensor must be present with its shape. Loads in train mode, then leaves train mode, so escnn's
     expanded filters are rebuilt from the new weights.
     """
-    from escnn import nn as enn
-
-    from .basis import load_conv_filter
-
     _check_keys(portable_state(model), state, model, source)
     convs = {name: module for name, module in model.named_modules() if isinstance(module, enn.R2Conv)}
     was_training = model.training
@@ -251,12 +181,10 @@ def _check_keys(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor
 
 def update_metrics(folder: str | os.PathLike, metrics: dict) -> dict:
     """Replace the test metrics in a checkpoint's config.json and regenerate its model card."""
-    from .card import model_card
-
     folder = Path(folder)
     config = read_config(folder)
     config["metrics"] = {**config.get("metrics", {}), **metrics}
     config["protocol"] = config.get("protocol") or "see zoo/data.py"
-    atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
-    atomic_write(folder / CARD_NAME, lambda tmp: Path(tmp).write_text(model_card(config)))
+    write_config(folder, config)
+    write_text(folder / CARD_NAME, model_card(config))
     return config

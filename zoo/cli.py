@@ -1,12 +1,85 @@
-"""Run a command-line ``main`` so that a user mistake ends in one clear line, not a traceback."""
+"""What every ``python -m zoo.<command>`` shares: one vocabulary of options, and one-line errors.
+
+Models are positional (``python -m zoo.evaluate c8_mnist so2_mnist``; none: every preset), the weights tag is
+``--weights`` with its choices, data come from ``--data-root`` (a folder holding ``MNIST/raw``), ``--threads``
+sets torch's threads (default: torch's own choice). Counts are checked when the command line is read.
+"""
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable
 
+from .registry import DEFAULT_TAG, WEIGHT_TAGS, list_models
+
 
 def run(main: Callable[[], object]) -> None:
+    """Run a command's ``main`` so that a user mistake ends in one clear line, not a traceback."""
     try:
         main()
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, ImportError) as e:
         sys.exit(f"error: {e}")
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def model_name(text: str) -> str:
+    if text not in list_models():
+        raise argparse.ArgumentTypeError(f"unknown model {text!r}; known models: {', '.join(list_models())}")
+    return text
+
+
+def add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="*", type=model_name, metavar="MODEL",
+                   help=f"presets (default: all of {', '.join(list_models())})")
+
+
+def add_preset(p: argparse.ArgumentParser) -> None:
+    p.add_argument("preset", type=model_name, metavar="MODEL", help=f"one of {', '.join(list_models())}")
+
+
+def add_weights(p: argparse.ArgumentParser, default: str | None = DEFAULT_TAG, help: str = "weights tag") -> None:
+    p.add_argument("--weights", default=default, choices=list(WEIGHT_TAGS),
+                   help=f"{help} ({'; '.join(f'{k}: {v}' for k, v in WEIGHT_TAGS.items())})")
+
+
+def add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default="data", help="folder holding MNIST/raw (torchvision layout)")
+    p.add_argument("--download", action="store_true", help="let torchvision download MNIST if it is missing")
+
+
+def add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def models_of(args: argparse.Namespace) -> list[str]:
+    return list(args.models) or list_models()

@@ -2,17 +2,16 @@
 every preset. Prints the predictions and saves them as a picture (green frame: right, red frame: wrong).
 
     python -m zoo.demo                      # all presets, writes demo.png
-    python -m zoo.demo --models c8_mnist --angles 0 30 60 --out c8.png
+    python -m zoo.demo c8_mnist --angles 0 30 60 --out c8.png
 """
 from __future__ import annotations
 
-import argparse
-
 import torch
 
+from .cli import add_models, add_weights, models_of, parser
 from .data import rotate
 from .probes import embedded_digits
-from .registry import WEIGHT_TAGS, create_model, list_models
+from .registry import create_model
 
 
 @torch.no_grad()
@@ -54,9 +53,9 @@ def draw(results: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.T
 
 
 def main(argv=None) -> dict[str, torch.Tensor]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=list_models(), choices=list_models())
-    p.add_argument("--weights", default="rotated", choices=list(WEIGHT_TAGS))
+    p = parser(__doc__)
+    add_models(p)
+    add_weights(p)
     p.add_argument("--angles", nargs="+", type=float, default=[0, 45, 90, 135, 180, 225, 270, 315])
     p.add_argument("--out", default="demo.png")
     args = p.parse_args(argv)
@@ -64,7 +63,7 @@ def main(argv=None) -> dict[str, torch.Tensor]:
     images, labels = embedded_digits()
     results = {}
     print(f"{'model':<15} " + " ".join(f"{a:>6g}°" for a in args.angles) + "   right")
-    for name in args.models:
+    for name in models_of(args):
         model = create_model(name, pretrained=True, weights=args.weights)
         preds = predict_rotated(model, images, args.angles)
         results[name] = preds

@@ -10,45 +10,16 @@ into README.md (between the ``results-<tag>`` markers).
 """
 from __future__ import annotations
 
-import argparse
 import json
-import re
 import time
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
 from . import data
+from .checkpoint import update_metrics
+from .cli import add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int
+from .metrics import evaluate
+from .readme import README, update_readme
 from .registry import WEIGHT_TAGS, create_model, list_models, weights_folder
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-@torch.no_grad()
-def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy in eval mode; the model's train/eval mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        correct += (model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum().item()
-    model.train(was_training)
-    return correct / len(images)
-
-
-def evaluate(model, images: torch.Tensor, labels: torch.Tensor, angles=data.PROFILE_ANGLES,
-             profile_images: int = data.PROFILE_IMAGES, progress: bool = True) -> dict:
-    """The protocol's metrics for one model on the (upright) test images."""
-    rotated = data.rotate(images, data.rotated_test_angles(len(images)))
-    profile = {}
-    subset, subset_labels = images[:profile_images], labels[:profile_images]
-    for angle in tqdm(angles, desc="angles", leave=False, disable=not progress):
-        profile[str(angle)] = accuracy(model, data.rotate(subset, float(angle)), subset_labels)
-    return {"test_upright_accuracy": accuracy(model, images, labels),
-            "test_rotated_accuracy": accuracy(model, rotated, labels),
-            "profile_min_accuracy": min(profile.values()), "profile_max_accuracy": max(profile.values()),
-            "profile": profile, "profile_images": len(subset)}
 
 
 def results_table(results: dict[str, dict]) -> str:
@@ -84,35 +55,20 @@ def plot_profiles(results: dict[str, dict], out: str | Path, title: str) -> None
     plt.close(fig)
 
 
-def replace_between_markers(text: str, key: str, content: str) -> str:
-    begin, end = f"<!-- BEGIN {key} -->", f"<!-- END {key} -->"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"README.md has no {begin} ... {end} block to update")
-    return pattern.sub(lambda _: f"{begin}\n{content}\n{end}", text)
-
-
-def update_readme(key: str, content: str) -> None:
-    """Replace the README block between ``<!-- BEGIN key -->`` and ``<!-- END key -->`` with ``content``."""
-    README.write_text(replace_between_markers(README.read_text(), key, content))
-
-
 def main(argv=None) -> dict[str, dict]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("models", nargs="*", default=None, help=f"presets (default: all of {list_models()})")
-    p.add_argument("--weights", default="rotated", choices=list(WEIGHT_TAGS))
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--download", action="store_true")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N test images (quick checks)")
-    p.add_argument("--threads", type=int, default=None)
+    p = parser(__doc__)
+    add_models(p)
+    add_weights(p)
+    add_data(p)
+    add_threads(p)
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images (quick checks)")
     p.add_argument("--results", default="results", help="folder of per-model JSON results (<folder>/<weights>/)")
     p.add_argument("--plot", default=None, help="default figures/profile-<weights>.png")
     p.add_argument("--update", action="store_true",
                    help="write metrics into config.json, model cards and README.md")
     args = p.parse_args(argv)
-    models = args.models or list_models()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    models = models_of(args)
+    apply_threads(args)
 
     images, labels = data.load_mnist(args.data_root, train=False, download=args.download)
     if args.limit:
@@ -132,8 +88,6 @@ def main(argv=None) -> dict[str, dict]:
         if args.update:
             if args.limit:
                 raise ValueError("--update publishes numbers: run it on the full test set, without --limit")
-            from .checkpoint import update_metrics
-
             update_metrics(weights_folder(name, args.weights), {**metrics, "test_images": len(images)})
 
     if args.limit:  # a quick check: nothing is written

@@ -6,11 +6,11 @@ and optionally an ONNX file.
 """
 from __future__ import annotations
 
-import argparse
-
 import torch
 
 from .checkpoint import load_checkpoint, save_checkpoint
+from .cli import parser
+from .convert import export
 
 
 def export_onnx(model: torch.nn.Module, path: str) -> None:
@@ -21,7 +21,7 @@ def export_onnx(model: torch.nn.Module, path: str) -> None:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("folders", nargs="+")
     p.add_argument("--onnx", default=None, help="ONNX output path (one folder only)")
     args = p.parse_args(argv)
@@ -32,7 +32,7 @@ def main(argv=None) -> None:
         save_checkpoint(model, folder)  # rewrites identical weights, the export and the config
         print(f"exported {folder}")
         if args.onnx:
-            export_onnx(model.export(), args.onnx)
+            export_onnx(export(model), args.onnx)
             print(f"wrote {args.onnx}")
 
 

@@ -1,24 +1,25 @@
 """Exported models: plain PyTorch, no escnn, rebuilt from ``exported.safetensors`` in a checkpoint folder.
 
-``EquivariantCNN.export()`` turns each equivariant block into an ``nn.Conv2d`` (batch norm folded in) and the
+``zoo.convert.export`` turns each equivariant block into an ``nn.Conv2d`` (batch norm folded in) and the
 zoo's plain ``layers``. ``save_exported`` writes its tensors beside the equivariant weights, with a small
 layer spec in ``config.json["export"]``; ``load_exported`` rebuilds the model from them without importing
 escnn, so a deployed model starts as fast as any ``torch.nn`` CNN.
 """
 from __future__ import annotations
 
-import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .files import EXPORTED_NAME, atomic_write, check_format, read_config, sha256_file
 from .layers import BlurPool2d, FourierELU, GroupMaxPool, check_images
-
-EXPORTED_NAME = "exported.safetensors"
+from .probes import self_check
 
 
 class ExportedCNN(nn.Module):
@@ -43,40 +44,49 @@ class ExportedCNN(nn.Module):
         return self.head(self.group_pool(self.features(x)).mean(dim=(2, 3)))
 
 
+@dataclass(frozen=True)
+class LayerKind:
+    """One kind of layer an exported model is made of: how it is written into ``config.json["export"]`` and how
+    it is rebuilt from there. ``zoo.convert`` maps escnn layers onto these kinds; ``zoo.bench`` reads them."""
+
+    name: str
+    module: type
+    spec: Callable[[nn.Module], list]  # the module's constructor arguments, as JSON
+    build: Callable[..., nn.Module]  # an empty module from those arguments (weights are loaded next)
+
+
+LAYER_KINDS: tuple[LayerKind, ...] = (
+    LayerKind("conv", nn.Conv2d, lambda m: [m.in_channels, m.out_channels, m.kernel_size[0]],
+              lambda c_in, c_out, k: nn.Conv2d(c_in, c_out, k, padding=k // 2)),
+    LayerKind("fourier_elu", FourierELU, lambda m: [m.A.shape[0], m.A.shape[1]],
+              lambda n, d: FourierELU(torch.zeros(n, d), torch.zeros(d, n))),
+    LayerKind("elu", nn.ELU, lambda m: [], lambda: nn.ELU(inplace=True)),
+    LayerKind("blur_pool", BlurPool2d, lambda m: [], BlurPool2d),
+)
+
+
+def layer_kind(module: nn.Module) -> LayerKind:
+    for kind in LAYER_KINDS:
+        if type(module) is kind.module:
+            return kind
+    raise TypeError(f"an exported model has no layer kind for {type(module).__name__}; add it to LAYER_KINDS")
+
+
 def export_spec(model: ExportedCNN) -> dict:
     """The layer list that ``build_exported`` turns back into the same (empty) module."""
-    layers = []
-    for m in model.features:
-        if isinstance(m, nn.Conv2d):
-            layers.append(["conv", m.in_channels, m.out_channels, m.kernel_size[0]])
-        elif isinstance(m, FourierELU):
-            layers.append(["fourier_elu", m.A.shape[0], m.A.shape[1]])
-        elif isinstance(m, nn.ELU):
-            layers.append(["elu"])
-        elif isinstance(m, BlurPool2d):
-            layers.append(["blur_pool"])
-        else:
-            raise TypeError(f"export_spec does not know {type(m).__name__}")
+    layers = [[kind.name, *kind.spec(m)] for m in model.features for kind in (layer_kind(m),)]
     return {"layers": layers, "group_pool": [model.group_pool.fibre_dim, model.group_pool.grid.shape[0]],
             "head": [model.head.in_features, model.head.out_features], "in_channels": model.in_channels,
             "min_input_size": model.min_input_size}
 
 
 def build_exported(spec: dict) -> ExportedCNN:
+    kinds = {kind.name: kind for kind in LAYER_KINDS}
     modules: list[nn.Module] = []
-    for kind, *args in spec["layers"]:
-        if kind == "conv":
-            c_in, c_out, k = args
-            modules.append(nn.Conv2d(c_in, c_out, k, padding=k // 2))
-        elif kind == "fourier_elu":
-            n, d = args
-            modules.append(FourierELU(torch.zeros(n, d), torch.zeros(d, n)))
-        elif kind == "elu":
-            modules.append(nn.ELU(inplace=True))
-        elif kind == "blur_pool":
-            modules.append(BlurPool2d())
-        else:
-            raise ValueError(f"unknown layer kind {kind!r} in the export spec")
+    for name, *args in spec["layers"]:
+        if name not in kinds:
+            raise ValueError(f"unknown layer kind {name!r} in the export spec; known: {', '.join(kinds)}")
+        modules.append(kinds[name].build(*args))
     fibre_dim, grid_rows = spec["group_pool"]
     group_pool = GroupMaxPool(fibre_dim, torch.zeros(grid_rows, fibre_dim) if grid_rows else None)
     return ExportedCNN(nn.Sequential(*modules), group_pool, nn.Linear(*spec["head"]), spec["in_channels"],
@@ -85,8 +95,6 @@ def build_exported(spec: dict) -> ExportedCNN:
 
 def save_exported(model: ExportedCNN, folder: str | os.PathLike) -> dict:
     """Write the exported tensors into ``folder``; returns the spec + sha256 for ``config.json["export"]``."""
-    from .checkpoint import atomic_write, sha256_file
-
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     path = Path(folder) / EXPORTED_NAME
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
@@ -95,9 +103,6 @@ def save_exported(model: ExportedCNN, folder: str | os.PathLike) -> dict:
 
 def load_exported(folder: str | os.PathLike, num_classes: int | None = None, **overrides) -> ExportedCNN:
     """The exported model of a checkpoint folder, in eval mode, without importing escnn; verified on the probes."""
-    from .checkpoint import check_format, read_config
-    from .probes import self_check
-
     if overrides:
         raise ValueError(f"an exported model cannot change its architecture ({sorted(overrides)}); "
                          "create the escnn model, change it, and call .export()")
@@ -113,8 +118,6 @@ def load_exported(folder: str | os.PathLike, num_classes: int | None = None, **o
 
 def read_exported(folder: str | os.PathLike, config: dict) -> ExportedCNN:
     """Rebuild the exported model from ``exported.safetensors`` (sha256 checked), in eval mode, unverified."""
-    from .checkpoint import sha256_file
-
     folder = Path(folder)
     spec = config.get("export")
     path = folder / EXPORTED_NAME

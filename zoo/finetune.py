@@ -8,7 +8,8 @@ Modes: ``finetune`` (all weights, from the pretrained ones), ``probe`` (frozen b
 ``scratch`` (the same network from random weights, the baseline). The head is replaced when the number of
 classes differs; ``--in-channels 3`` adapts the first layer to RGB. The result is a checkpoint folder (same
 format as ``weights/``, config.json names the parent checkpoint) that loads with
-``EquivariantCNN.from_pretrained(folder)``. Resume after an interruption with ``--resume``.
+``zoo.from_pretrained(folder)``. Resume after an interruption with ``--resume``. ``--batch-size`` defaults to
+64 for at most 2,000 training images and 128 above.
 """
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ from pathlib import Path
 import torch
 
 from . import data
-from .checkpoint import read_config, save_checkpoint
-from .evaluate import accuracy
-from .registry import WEIGHT_TAGS, create_model, list_models, weights_folder
-from .train import add_training_args, fit, recipe, setup_processes
+from .checkpoint import save_checkpoint
+from .cli import add_data, add_preset, add_weights, parser, positive_int
+from .files import read_config
+from .metrics import accuracy
+from .registry import create_model, weights_folder
+from .surgery import conv_blocks, freeze_backbone
+from .training import TrainConfig, add_training_args, fit, recipe, setup_processes
 
 MODES = ("finetune", "probe", "scratch")
 # Peak learning rate per mode: a pretrained backbone wants small steps, a lone linear head on frozen
@@ -104,32 +108,36 @@ def _raw_idx_as_torchvision_root(folder: Path, name: str) -> Path:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("preset", choices=list_models())
+    p = parser(__doc__)
+    add_preset(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="ImageFolder directory: <data>/<class>/<image>")
     source.add_argument("--dataset", help="torchvision dataset name, e.g. FashionMNIST (with --data-root)")
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--download", action="store_true")
-    p.add_argument("--weights", default="rotated", choices=list(WEIGHT_TAGS), help="parent weights tag")
+    add_data(p)
+    add_weights(p, help="parent weights tag")
     p.add_argument("--mode", choices=MODES, default="finetune")
-    p.add_argument("--trainable-blocks", type=int, default=0, help="with --mode probe: also train the last N blocks")
-    p.add_argument("--num-classes", type=int, default=None, help="defaults to the number of classes found")
-    p.add_argument("--in-channels", type=int, default=1, help="1: grey images, 3: RGB (first layer adapted)")
-    p.add_argument("--image-size", type=int, default=28)
-    p.add_argument("--train-size", type=int, default=None, help="labelled training images to use")
-    p.add_argument("--val-size", type=int, default=500, help="held out of the training images")
-    add_training_args(p, epochs=20, lr=None)
+    p.add_argument("--trainable-blocks", type=int, default=None,
+                   help="with --mode probe: also train the last N conv blocks (default 0)")
+    p.add_argument("--num-classes", type=positive_int, default=None, help="defaults to the number of classes found")
+    p.add_argument("--in-channels", type=positive_int, default=1, help="1: grey images, 3: RGB (first layer adapted)")
+    p.add_argument("--image-size", type=positive_int, default=28)
+    p.add_argument("--train-size", type=positive_int, default=None, help="labelled training images to use")
+    p.add_argument("--val-size", type=positive_int, default=500, help="held out of the training images")
+    add_training_args(p, TrainConfig(epochs=20, lr=None, batch_size=None))
     args = p.parse_args(argv)
+    if args.trainable_blocks is not None and args.mode != "probe":
+        p.error(f"--trainable-blocks applies to --mode probe only (the {args.mode} mode trains every block)")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.mode]
-    args.batch_size = min(args.batch_size, 64) if args.train_size and args.train_size <= 2000 else args.batch_size
+    if args.batch_size is None:  # small labelled sets: smaller batches, more steps
+        args.batch_size = 64 if args.train_size and args.train_size <= 2000 else 128
     return args
 
 
 def main(argv=None) -> Path:
     args = parse_args(argv)
-    world, rank = setup_processes(args)
+    config = TrainConfig.from_args(args)
+    world, rank = setup_processes(args.threads, config.batch_size, config.seed)
     if args.data:
         dataset, describe = load_image_folder(args.data, args.in_channels, args.image_size)
         test = None
@@ -151,17 +159,23 @@ def main(argv=None) -> Path:
         train_idx = train_idx[:args.train_size]
     train_images, train_labels = _to_tensors(dataset, train_idx, describe)
     val_images, val_labels = _to_tensors(dataset, val_idx, describe)
-    if args.augment == "rotate":
+    if config.augment == "rotate":
         val_images = data.rotate(val_images, data.fixed_angles(len(val_idx), data.VAL_ANGLE_SEED))
 
     model = create_model(args.preset, pretrained=args.mode != "scratch", weights=args.weights,
                          num_classes=len(class_names), in_channels=args.in_channels)
     if args.mode == "probe":
-        model.freeze_backbone(args.trainable_blocks)
+        blocks = len(conv_blocks(model))
+        if not 0 <= (args.trainable_blocks or 0) <= blocks:
+            raise ValueError(f"--trainable-blocks {args.trainable_blocks}: {args.preset} has {blocks} conv blocks; "
+                             f"choose 0 to {blocks}")
+        freeze_backbone(model, args.trainable_blocks or 0)
     name = Path(args.data).name if args.data else args.dataset
     run_dir = Path(args.run_dir or f"runs/finetune/{args.preset}-{name}-{args.mode}")
-    state = fit(model, train_images, train_labels, val_images, val_labels, args, run_dir,
-                desc=f"{args.preset} {args.mode} on {name}")
+    state = fit(model, train_images, train_labels, val_images, val_labels, config, run_dir,
+                desc=f"{args.preset} {args.mode} on {name}", resume=args.resume, progress=not args.no_progress,
+                identity={"preset": args.preset, "mode": args.mode, "data": name, "train_images": len(train_idx),
+                          "trainable_blocks": args.trainable_blocks or 0})
 
     metrics = {"val_accuracy": state["val_history"][-1][1]}
     if test is not None:
@@ -183,7 +197,7 @@ def main(argv=None) -> Path:
                         + (f"; test set rotated as in {data.PROTOCOL}" if test is not None else ""),
             "input": {"channels": args.in_channels, "size": [args.image_size] * 2, "value_range": [0.0, 1.0],
                       "normalization": "none: ToTensor() of the image"},
-            "training": recipe(args, state, name, argv, module="zoo.finetune"),
+            "training": recipe(state, name, argv, module="zoo.finetune"),
         }
         save_checkpoint(model, out)
         print(f"{args.preset} {args.mode}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()

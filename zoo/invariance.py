@@ -8,13 +8,13 @@ rot90 on 28x28 and 29x29 inputs, under a horizontal flip, and under the worst ro
 """
 from __future__ import annotations
 
-import argparse
-
 import torch
 import torch.nn.functional as F
 
 from . import data
-from .registry import create_model, list_models
+from .cli import add_data, add_models, add_weights, models_of, parser, positive_int
+from .readme import publish
+from .registry import create_model
 
 
 def relative_change(model, x: torch.Tensor, gx: torch.Tensor) -> float:
@@ -42,32 +42,27 @@ def measure(model, images: torch.Tensor) -> dict:
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("models", nargs="*", default=None)
-    p.add_argument("--data-root", default="data")
-    p.add_argument("--images", type=int, default=500, help="first N MNIST test images")
-    p.add_argument("--weights", default="rotated")
+    p = parser(__doc__)
+    add_models(p)
+    add_weights(p)
+    add_data(p)
+    p.add_argument("--images", type=positive_int, default=500, help="first N MNIST test images")
     p.add_argument("--update", action="store_true", help="write the table into README.md")
     args = p.parse_args(argv)
-    images, _ = data.load_mnist(args.data_root, train=False)
+    images, _ = data.load_mnist(args.data_root, train=False, download=args.download)
     images = images[:args.images]
     lines = [f"Relative logit change max|f(gx) - f(x)| / max|f(x)| on the first {len(images)} MNIST test images "
              f"({args.weights} weights).", "",
              "| model | rot90, 28x28 | rot90, 29x29 | horizontal flip | worst other angle | predictions kept there |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     results = {}
-    for name in args.models or list_models():
+    for name in models_of(args):
         r = measure(create_model(name, pretrained=True, weights=args.weights), images)
         results[name] = r
         lines.append(f"| {name} | {r['rot90_28']:.1e} | {r['rot90_29']:.1e} | {r['flip']:.1e} | "
                      f"{r['worst_other_angle']:.1e} ({r['worst_angle']}°) | {100 * r['prediction_kept_at_worst']:.1f}% |")
         print(lines[-1], flush=True)
-    table = "\n".join(lines)
-    print(table)
-    if args.update:
-        from .evaluate import update_readme
-
-        update_readme("invariance", table)
+    publish("invariance", "\n".join(lines), args.update)
     return results
 
 

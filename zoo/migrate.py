@@ -12,8 +12,6 @@ export's logits on the probe digits. The export's logits become the checkpoint's
 """
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import torch
@@ -23,10 +21,13 @@ from torch import nn
 
 from .basis import load_conv_filter
 from .card import model_card
-from .checkpoint import (CARD_NAME, CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, load_learned_state,
-                         portable_state, read_config, sha256_file)
+from .checkpoint import load_learned_state, portable_state
+from .cli import parser
+from .convert import channel_affine
 from .exported import read_exported
-from .model import EquivariantCNN, channel_affine
+from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, read_config, sha256_file, write_config,
+                    write_text)
+from .model import EquivariantCNN
 from .probes import reference_logits, self_check
 
 
@@ -64,13 +65,13 @@ def migrate(folder: str | Path) -> dict | None:
     state = portable_state(model)
     atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": "pt", "preset": config["preset"]}))
     config.update(format_version=FORMAT_VERSION, weights_sha256=sha256_file(weights), self_check=reference)
-    atomic_write(folder / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
-    atomic_write(folder / CARD_NAME, lambda tmp: Path(tmp).write_text(model_card(config)))
+    write_config(folder, config)
+    write_text(folder / CARD_NAME, model_card(config))
     return margin
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("folders", nargs="+", help="checkpoint folders (config.json + model.safetensors + exported)")
     args = p.parse_args(argv)
     for folder in args.folders:

@@ -1,21 +1,17 @@
 """One equivariant CNN architecture, parameterised by its symmetry group (see ``zoo.groups``)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Sequence
 
 import torch
 from escnn import nn as enn
-from huggingface_hub import ModelHubMixin, snapshot_download
 from torch import nn
 
 from .groups import get_group
-from .exported import ExportedCNN
-from .layers import BlurPool2d, FourierELU, check_images
+from .layers import BlurPool2d, check_images
 
 
-class _ChannelwiseOp(enn.EquivariantModule):
+class ChannelwiseOp(enn.EquivariantModule):
     """Runs the stride-2 ``BlurPool2d`` (the same filter on every channel, so it commutes with the fibre action) on a GeometricTensor."""
 
     def __init__(self, field_type: enn.FieldType, op: nn.Module) -> None:
@@ -31,8 +27,7 @@ class _ChannelwiseOp(enn.EquivariantModule):
         return b, c, (h + 1) // 2, (w + 1) // 2
 
 
-class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", license="mit",
-                     tags=["image-classification", "equivariance", "escnn"]):
+class EquivariantCNN(nn.Module):
     """Equivariant conv blocks, group pooling, global average pooling and a linear head.
 
     Each block is R2Conv -> batch norm -> ELU, followed after the blocks in ``pool_after`` by a stride-2
@@ -57,6 +52,9 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
 
     Input: float tensor (B, in_channels, H, W), pixel values in [0, 1] with background 0, H, W >= 8.
     Output: logits (B, num_classes).
+
+    Around the network, each in its own module: loading and saving (``zoo.checkpoint``, ``zoo.hf_hub``), the
+    plain-PyTorch export (``zoo.convert.export``) and fine-tuning surgery (``zoo.surgery``).
     """
 
     min_input_size = 8  # two stride-2 pools leave at least 2x2 pixels
@@ -101,7 +99,7 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
                                   initialize=initialize),
                        layer_group.batch_norm(out_type), activation]
             if i in pool_after:
-                layers.append(_ChannelwiseOp(out_type, BlurPool2d()))
+                layers.append(ChannelwiseOp(out_type, BlurPool2d()))
             field_type = out_type
         self.features = enn.SequentialModule(*layers)
         self.group_pool = layer_group.group_pool(activation, fibre_dim)
@@ -132,148 +130,7 @@ class EquivariantCNN(nn.Module, ModelHubMixin, library_name="equivariant-zoo", l
         self.head = nn.Linear(self.num_features, num_classes)
         self.arch["num_classes"] = num_classes
 
-    @torch.no_grad()
-    def adapt_in_channels(self, in_channels: int) -> None:
-        """Take ``in_channels`` input channels (e.g. 3 for RGB), keeping what the first layer learned.
-
-        The new first-layer filter for every input channel is the sum of the old filters over the old
-        channels divided by ``in_channels``: an image whose channels are all equal to a grey image x gives
-        exactly the features the old model gave for x. (The coefficients in the new escnn basis are found by
-        least squares, which is exact because the target filter lies in the span of that basis.)
-        """
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        old = self.features[0]
-        old.eval()
-        target = old.filter.sum(dim=1, keepdim=True).repeat(1, in_channels, 1, 1) / in_channels
-        in_type = enn.FieldType(self.gspace, [self.gspace.trivial_repr] * in_channels)
-        new = enn.R2Conv(in_type, old.out_type, old.kernel_size, padding=old.padding, bias=False,
-                         initialize=False)
-        n = new.weights.numel()
-        basis = torch.stack([new.basisexpansion(e).reshape(-1) for e in torch.eye(n)], dim=1)  # (filter size, n)
-        new.weights.copy_(torch.linalg.lstsq(basis, target.reshape(-1, 1)).solution[:, 0])
-        self.features._modules["0"] = new
-        self.features.in_type = in_type
-        self.in_type, self.in_channels = in_type, in_channels
-        self.arch["in_channels"] = in_channels
-        self.train(self.training)
-
-    def freeze_backbone(self, trainable_blocks: int = 0) -> None:
-        """Freeze every parameter except the head and the last ``trainable_blocks`` conv blocks (linear probing: 0).
-
-        Frozen batch-norm layers are kept in eval mode by ``train()`` so their statistics stay put too.
-        """
-        convs = [m for m in self.features if isinstance(m, enn.R2Conv)]
-        keep = set(range(len(convs) - trainable_blocks, len(convs))) if trainable_blocks else set()
-        block = -1
-        for module in self.features:
-            if isinstance(module, enn.R2Conv):
-                block += 1
-            for p in module.parameters():
-                p.requires_grad_(block in keep)
-        self._frozen_blocks = len(convs) - len(keep)
-
-    def train(self, mode: bool = True) -> "EquivariantCNN":
-        super().train(mode)
-        frozen = getattr(self, "_frozen_blocks", 0)
-        if mode and frozen:
-            block = -1
-            for module in self.features:
-                if isinstance(module, enn.R2Conv):
-                    block += 1
-                if block < frozen and not isinstance(module, enn.R2Conv):
-                    module.eval()  # batch norm of a frozen block: keep its running statistics
-        return self
-
-    # Hugging Face Hub: save_pretrained / from_pretrained / push_to_hub come from ModelHubMixin.
-    def _save_pretrained(self, save_directory: Path) -> None:
-        from .checkpoint import save_checkpoint
-
-        save_checkpoint(self, save_directory)
-
-    @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir, force_download: bool,
-                         local_files_only: bool, token, num_classes: int | None = None, **overrides):
-        from .checkpoint import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, load_checkpoint
-
-        folder = model_id
-        if not os.path.isdir(model_id):
-            folder = snapshot_download(model_id, revision=revision, cache_dir=cache_dir,
-                                       force_download=force_download, local_files_only=local_files_only,
-                                       token=token, allow_patterns=[WEIGHTS_NAME, CONFIG_NAME, CARD_NAME])
-        return load_checkpoint(folder, num_classes=num_classes, **overrides)
-
-    @torch.no_grad()
-    def export(self) -> nn.Module:
-        """A plain-PyTorch copy (no escnn), in eval mode, computing the same logits.
-
-        Each block becomes one ``nn.Conv2d`` with its batch norm folded in, followed by ``nn.ELU`` (or the
-        grid ``FourierELU`` for SO(2)) and ``BlurPool2d``; then the same group pooling and head.
-        """
-        was_training = self.training
-        self.train()
-        self.eval()  # refresh escnn's expanded filters from the current weights
-        modules: list[nn.Module] = []
-        layers = list(self.features)
-        i = 0
-        while i < len(layers):
-            layer = layers[i]
-            if isinstance(layer, enn.R2Conv):
-                conv = layer.export()
-                norm = layers[i + 1]
-                modules.append(_fold_affine(conv, norm, layer.out_type.size))
-                i += 2
-                continue
-            if isinstance(layer, enn.ELU):
-                modules.append(nn.ELU(inplace=True))
-            elif isinstance(layer, enn.FourierELU):
-                modules.append(FourierELU(layer.A, layer.Ainv))
-            elif isinstance(layer, _ChannelwiseOp):
-                modules.append(layer.op.__class__())
-            elif isinstance(layer, enn.RestrictionModule):
-                pass  # the same channels, seen by a subgroup: nothing to compute
-            else:
-                raise NotImplementedError(f"no plain-PyTorch export for {type(layer).__name__}")
-            i += 1
-        exported = ExportedCNN(nn.Sequential(*modules), self.group_pool, self.head, self.in_channels,
-                               self.min_input_size)
-        self.train(was_training)
-        return exported.eval()
-
-
-def channel_affine(norm: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The eval-mode map of an escnn batch norm on the channels, as ``(matrix, shift)``: y = matrix @ x + shift.
-
-    Read off by probing: its value at 0 is the shift, at each basis vector minus the shift a column of the
-    matrix. This is exact for any batch norm in eval mode, whatever its change of basis.
-    """
-    probe = torch.cat([torch.zeros(1, channels), torch.eye(channels)]).reshape(channels + 1, channels, 1, 1)
-    norm.eval()
-    with torch.no_grad():
-        out = norm(enn.GeometricTensor(probe, norm.in_type)).tensor.reshape(channels + 1, channels)
-    return (out[1:] - out[0]).T, out[0]  # matrix[o, i]: output channel o from input channel i
-
-
-def _fold_affine(conv: nn.Conv2d, norm: nn.Module, channels: int) -> nn.Conv2d:
-    """Fold an eval-mode escnn batch norm into the conv before it (see ``channel_affine``)."""
-    matrix, shift = channel_affine(norm, channels)
-    folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=True)
-    folded.weight.copy_(torch.einsum("oi,ichw->ochw", matrix, conv.weight))
-    bias = conv.bias if conv.bias is not None else torch.zeros(channels)
-    folded.bias.copy_(matrix @ bias + shift)
-    return folded
-
 
 def _check_num_classes(num_classes: object) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-
-
-def count_mflops(model: EquivariantCNN, size: int = 28) -> float:
-    """Forward MFLOPs (multiply and add counted apart) for one size x size image, counted by torch on the export."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    exported = model.export()
-    with FlopCounterMode(display=False) as counter:
-        exported(torch.zeros(1, model.in_channels, size, size))
-    return counter.get_total_flops() / 1e6

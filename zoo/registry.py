@@ -56,28 +56,40 @@ def weights_folder(name: str, weights: str = DEFAULT_TAG) -> Path:
 
 def create_model(name: str, pretrained: bool = False, num_classes: int | None = None, weights: str = DEFAULT_TAG,
                  export: bool = False, **overrides) -> nn.Module:
-    """Build preset ``name``; with ``pretrained=True`` load its published weights (eval mode).
+    """Build preset ``name``; with ``pretrained=True`` load its published weights (eval mode, self-checked).
 
     ``num_classes`` different from the checkpoint's keeps every pretrained tensor but the head.
     ``weights`` picks the tag (``rotated`` or ``upright``); ``export=True`` returns the plain-PyTorch model
-    (see ``EquivariantCNN.export``). ``overrides`` change architecture arguments (e.g. ``in_channels=3``).
+    (see ``zoo.convert.export``), which never imports escnn. ``overrides`` change architecture arguments
+    (e.g. ``in_channels=3``).
     """
     preset = get_preset(name)
     if not pretrained:
-        from .model import EquivariantCNN
-
-        model = EquivariantCNN(preset.group, **{**preset.arch, **overrides},
-                               **({} if num_classes is None else {"num_classes": num_classes}))
+        model = _escnn_module("model").EquivariantCNN(
+            preset.group, **{**preset.arch, **overrides}, **({} if num_classes is None else {"num_classes": num_classes}))
         model.meta = {"preset": name}
-        return model.export() if export else model
+        return _escnn_module("convert").export(model) if export else model
     folder = weights_folder(name, weights)
     if export:
         from .exported import load_exported
 
         return load_exported(folder, num_classes=num_classes, **overrides)
-    from .checkpoint import load_checkpoint
-
     if not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"no published {weights!r} weights for {name} yet (expected {folder}); "
                                 "use pretrained=False, or train them with python -m zoo.train")
-    return load_checkpoint(folder, num_classes=num_classes, expect_preset=name, **overrides)
+    return _escnn_module("checkpoint").load_checkpoint(folder, num_classes=num_classes, expect_preset=name,
+                                                       **overrides)
+
+
+def _escnn_module(module: str):
+    """Import a zoo module that needs escnn (only then: the exported path must not), with a clear error without it."""
+    import importlib
+
+    try:
+        return importlib.import_module(f".{module}", __package__)
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in ("escnn", "lie_learn", "py3nj"):
+            raise
+        raise ImportError(f"the escnn model needs escnn, which is not installed ({e}); install it with the "
+                          "README's setup.sh (or pip install escnn), or load the plain-PyTorch model with "
+                          "export=True") from e

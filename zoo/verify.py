@@ -8,16 +8,17 @@ A load that fails its self-check ends the command with its error.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
-from .checkpoint import load_checkpoint, read_config
+from .checkpoint import load_checkpoint
+from .cli import parser
 from .exported import load_exported
+from .files import read_config
 from .probes import self_check
 
 
 def main(argv=None) -> list[dict]:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("folders", nargs="+")
     args = p.parse_args(argv)
     rows = []

@@ -1,0 +1,175 @@
+"""The boundary bugs of the "house a newcomer reads at a glance" issue, each pinned by a test."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, built_model, published
+from zoo import finetune, invariance, train
+from zoo.convert import export
+from zoo.training import TrainConfig, fit
+
+
+def test_from_pretrained_sends_hub_keywords_to_the_hub_not_to_the_model(monkeypatch, tmp_path):
+    """huggingface_hub's mixin (0.23) passed proxies= and resume_download= on to the model: a TypeError."""
+    import huggingface_hub
+
+    from zoo import from_pretrained, save_pretrained
+
+    save_pretrained(built_model("trivial_mnist"), tmp_path / "repo")
+    received = {}
+
+    def fake_snapshot_download(repo_id, **kwargs):
+        received.update(kwargs, repo_id=repo_id)
+        return str(tmp_path / "repo")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
+    model = from_pretrained("someone/trivial", proxies=None, resume_download=False, revision="main",
+                            num_classes=4, in_channels=3)
+    assert (model.num_classes, model.in_channels) == (4, 3)
+    assert received["repo_id"] == "someone/trivial" and received["revision"] == "main"
+    assert {"proxies", "resume_download"} <= set(received) and "in_channels" not in received
+
+
+def test_importing_the_model_does_not_import_huggingface_hub():
+    code = "import sys, zoo.model, zoo.checkpoint; print('huggingface_hub' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["c4_mnist", "--weights", "imagenet"], "invalid choice: 'imagenet'"),
+    (["c4_mnist", "--val-size", "0"], "expected a positive whole number, got 0"),
+    (["c4_mnist", "--checkpoint-every", "0"], "expected a positive whole number, got 0"),
+    (["c4_mnist", "--epochs", "-1"], "expected a positive number"),
+    (["c16_mnist"], "unknown model 'c16_mnist'"),
+])
+def test_train_rejects_bad_arguments_before_any_work(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main([*argv, "--data-root", "/nonexistent"])  # rejected before the data would be read
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_invariance_rejects_zero_images(capsys):
+    with pytest.raises(SystemExit):
+        invariance.main(["--images", "0", "--data-root", "/nonexistent"])
+    assert "expected a positive whole number, got 0" in capsys.readouterr().err
+
+
+def test_finetune_keeps_the_batch_size_it_is_given_and_checks_trainable_blocks(capsys):
+    base = ["c4_mnist", "--data", "folder", "--train-size", "500"]
+    assert finetune.parse_args(base).batch_size == 64  # the default for small labelled sets
+    assert finetune.parse_args([*base, "--batch-size", "32"]).batch_size == 32
+    assert finetune.parse_args([*base, "--batch-size", "200"]).batch_size == 200
+    with pytest.raises(SystemExit):
+        finetune.parse_args([*base, "--trainable-blocks", "2"])  # mode finetune trains every block anyway
+    assert "--mode probe only" in capsys.readouterr().err
+    from zoo.surgery import freeze_backbone
+
+    with pytest.raises(ValueError, match="from 0 to 5"):
+        freeze_backbone(built_model("c4_mnist"), 6)
+    with pytest.raises(ValueError, match="from 0 to 5"):
+        freeze_backbone(built_model("c4_mnist"), -1)
+
+
+def test_export_shares_no_tensor_with_its_source():
+    model = built_model("so2_mnist").eval()
+    exported = export(model)
+    ours = {t.data_ptr() for t in list(model.parameters()) + list(model.buffers())}
+    theirs = {t.data_ptr() for t in list(exported.parameters()) + list(exported.buffers())}
+    assert not ours & theirs
+    with torch.no_grad():
+        exported.head.weight.add_(1)
+    assert not torch.equal(exported.head.weight, model.head.weight)
+
+
+def test_torch_hub_export_needs_no_escnn(tmp_path):
+    """hubconf listed escnn as a dependency, so torch.hub refused export=True on a machine without it."""
+    published("c4_mnist")
+    code = f"""
+import sys, torch
+sys.modules["escnn"] = None  # as if escnn were not installed
+model = torch.hub.load({str(ROOT)!r}, "c4_mnist", source="local", trust_repo=True, export=True)
+print(model(torch.zeros(1, 1, 28, 28)).shape)
+try:
+    torch.hub.load({str(ROOT)!r}, "c4_mnist", source="local", trust_repo=True)
+except ImportError as e:
+    print("ImportError:", e)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "torch.Size([1, 10])"
+    assert lines[1].startswith("ImportError: the escnn model needs escnn") and "export=True" in lines[1]
+
+
+def _tiny_data(n=96):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_resume_refuses_another_run(tmp_path):
+    images, labels = _tiny_data()
+    config = TrainConfig(epochs=1, batch_size=16, bf16=False, checkpoint_every=2)
+    fit(built_model("trivial_mnist"), images, labels, images[:16], labels[:16], config, tmp_path, "a",
+        progress=False, identity={"preset": "trivial_mnist"})
+    for changed, identity, what in [(TrainConfig(epochs=1, batch_size=32, bf16=False), {"preset": "trivial_mnist"},
+                                     "batch_size: 16 then, 32 now"),
+                                    (TrainConfig(epochs=2, batch_size=16, bf16=False), {"preset": "trivial_mnist"},
+                                     "total_steps: 6 then, 12 now"),
+                                    (config, {"preset": "c4_mnist"}, "preset: 'trivial_mnist' then, 'c4_mnist' now")]:
+        with pytest.raises(ValueError, match=f"belongs to another run.*{what}"):
+            fit(built_model("trivial_mnist"), images, labels, images[:16], labels[:16], changed, tmp_path, "b",
+                resume=True, progress=False, identity=identity)
+
+
+def test_precision_follows_the_cpu(monkeypatch, tmp_path):
+    """bfloat16 by default ran 16x slower on a CPU without native bfloat16: now it is chosen only where it helps."""
+    import zoo.precision
+
+    images, labels = _tiny_data(32)
+    model = built_model("trivial_mnist")
+    monkeypatch.setattr(zoo.precision, "native_bf16", lambda: False)
+    assert zoo.precision.choose_precision(model, images, labels) == \
+        (False, "auto: float32 (this CPU has no native bfloat16: no AMX, no AVX512-BF16)")
+    monkeypatch.setattr(zoo.precision, "native_bf16", lambda: True)
+    for fp32_time, bf16_time, expected in [(2.0, 1.0, True), (1.0, 2.0, False)]:
+        monkeypatch.setattr(zoo.precision, "_step_seconds",
+                            lambda m, x, y, bf16, a=fp32_time, b=bf16_time: b if bf16 else a)
+        chosen, why = zoo.precision.choose_precision(model, images, labels)
+        assert chosen is expected and why.startswith(f"auto: {'bfloat16' if expected else 'float32'}")
+    # the run records what it chose
+    monkeypatch.setattr(zoo.precision, "native_bf16", lambda: False)
+    state = fit(model, images, labels, images[:16], labels[:16], TrainConfig(epochs=1, batch_size=16), tmp_path,
+                "auto", progress=False)
+    assert state["config"]["bf16"] is False and state["precision"].startswith("auto: float32")
+
+
+def test_timing_the_precision_leaves_the_model_as_it_was(monkeypatch):
+    import zoo.precision
+
+    monkeypatch.setattr(zoo.precision, "native_bf16", lambda: True)
+    from zoo.checkpoint import learned_state
+
+    model = built_model("c4_mnist")
+    before = learned_state(model)
+    zoo.precision.choose_precision(model, *_tiny_data(16))
+    after = learned_state(model)
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_recipe_records_the_schedule_the_run_used(tmp_path):
+    from zoo.training import recipe
+
+    images, labels = _tiny_data(32)
+    config = TrainConfig(epochs=1, batch_size=16, bf16=False, pct_start=0.3, lr=0.01)
+    state = fit(built_model("trivial_mnist"), images, labels, images[:16], labels[:16], config, tmp_path, "r",
+                progress=False)
+    written = recipe(state, "tiny", ["x"])
+    assert written["schedule"] == "OneCycleLR(max_lr=0.01, pct_start=0.3)"
+    assert written["bf16_autocast"] is False and written["precision"] == "chosen: float32"
+    json.dumps(written)  # config.json can hold it
+    assert Path(tmp_path / "resume.safetensors").is_file()

@@ -1,0 +1,133 @@
+"""The commands, run as a user runs them (new processes), and the helpers they share."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, assert_close, built_model, published
+
+
+def run(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture()
+def saved(tmp_path):
+    from zoo.checkpoint import save_checkpoint
+
+    model = built_model("c8_mnist").eval()
+    model.meta = {"preset": "c8_mnist"}
+    save_checkpoint(model, tmp_path / "c8")
+    return tmp_path / "c8", model
+
+
+def test_export_command_writes_the_export_and_onnx(saved, digits):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from zoo.exported import load_exported
+
+    folder, model = saved
+    (folder / "exported.safetensors").unlink()
+    result = run("zoo.export", folder, "--onnx", folder / "c8.onnx")
+    assert f"exported {folder}" in result.stdout
+    with torch.no_grad():
+        expected = model(digits[0])
+        assert_close(load_exported(folder)(digits[0]), expected)
+    session = ort.InferenceSession(str(folder / "c8.onnx"), providers=["CPUExecutionProvider"])
+    for batch in (digits[0], digits[0][:3]):  # a dynamic batch dimension
+        (logits,) = session.run(None, {"images": batch.numpy()})
+        assert_close(torch.from_numpy(logits), model(batch).detach())
+
+
+def test_export_command_errors_in_one_line(tmp_path):
+    result = run("zoo.export", tmp_path / "nowhere", check=False)
+    assert result.returncode == 1 and result.stderr.startswith("error: no config.json")
+    result = run("zoo.export", tmp_path, "other", "--onnx", "x.onnx", check=False)
+    assert result.returncode == 1 and "--onnx takes exactly one checkpoint folder" in result.stderr
+
+
+def test_demo_command(tmp_path):
+    published("c4_mnist")
+    result = run("zoo.demo", "c4_mnist", "trivial_mnist", "--angles", "0", "90", "--out", tmp_path / "demo.png")
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["model", "0°", "90°"]
+    c4 = next(line for line in lines if line.startswith("c4_mnist")).split()
+    assert c4[1] == c4[2] and c4[-1].endswith("/20")  # C4: the same digits right at 0 and 90 degrees
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    assert run("zoo.demo", "c16_mnist", check=False).returncode == 2
+
+
+@pytest.mark.slow
+def test_evaluate_command_on_a_few_images(mnist_root, tmp_path):
+    published("c4_mnist")
+    before = (ROOT / "weights" / "c4_mnist" / "config.json").read_text()
+    result = run("zoo.evaluate", "c4_mnist", "--data-root", mnist_root, "--limit", "100", "--results",
+                 tmp_path / "results")
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| c4_mnist"))
+    assert row.count("%") == 4
+    assert not (tmp_path / "results").exists()  # a quick check writes nothing
+    assert (ROOT / "weights" / "c4_mnist" / "config.json").read_text() == before
+    refused = run("zoo.evaluate", "c4_mnist", "--data-root", mnist_root, "--limit", "100", "--update", check=False)
+    assert refused.returncode == 1 and "without --limit" in refused.stderr
+
+
+def test_readme_blocks(tmp_path):
+    from zoo.readme import replace_between_markers, update_readme
+
+    text = "intro\n<!-- BEGIN t -->\nold\n<!-- END t -->\nrest\n"
+    assert replace_between_markers(text, "t", "new\nlines") == "intro\n<!-- BEGIN t -->\nnew\nlines\n<!-- END t -->\nrest\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    update_readme("t", "x", path=readme)
+    assert "<!-- BEGIN t -->\nx\n<!-- END t -->" in readme.read_text()
+    with pytest.raises(ValueError, match="no <!-- BEGIN missing -->"):
+        update_readme("missing", "x", path=readme)
+
+
+def test_every_readme_block_the_commands_write_exists():
+    from zoo.readme import README
+
+    text = README.read_text()
+    for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune"):
+        assert f"<!-- BEGIN {key} -->" in text and f"<!-- END {key} -->" in text, key
+
+
+def test_load_exported_errors(saved):
+    import json
+
+    from zoo.exported import load_exported
+
+    folder, _ = saved
+    config = json.loads((folder / "config.json").read_text())
+    config["export"]["layers"][0][2] += 1  # a spec that does not fit the tensors
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="does not match the layer spec"):
+        load_exported(folder)
+    config["export"]["layers"][0][0] = "fft"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="unknown layer kind 'fft'"):
+        load_exported(folder)
+    with pytest.raises(ValueError, match="cannot change its architecture"):
+        load_exported(folder, in_channels=3)
+    (folder / "exported.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_exported(folder)
+    (folder / "exported.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="python -m zoo.export"):
+        load_exported(folder)
+
+
+def test_exported_model_refuses_another_class_count(saved):
+    from zoo.exported import load_exported
+
+    folder, _ = saved
+    with pytest.raises(ValueError, match="load the escnn model"):
+        load_exported(folder, num_classes=3)
+    shutil.rmtree(folder)

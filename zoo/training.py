@@ -1,0 +1,262 @@
+"""The training loop shared by zoo.train and zoo.finetune: one configuration dataclass, resumable, data-parallel.
+
+A resume checkpoint (``<run-dir>/resume.safetensors``: weights, optimiser, schedule, step, and the run's
+configuration) is written atomically every ``checkpoint_every`` steps; ``fit(..., resume=True)`` continues from
+it and refuses if the configuration describes another run. Data order and rotation angles depend only on
+(seed, epoch), so a resumed run sees exactly the batches the uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from . import data
+from .checkpoint import learned_state, load_learned_state
+from .cli import add_threads, positive_float, positive_int
+from .files import atomic_write
+from .metrics import accuracy
+from .precision import choose_precision
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run's recipe: what ``fit`` uses and what config.json records (``recipe``)."""
+
+    epochs: float = 4
+    batch_size: int = 128
+    lr: float = 3e-3  # peak of the one-cycle schedule
+    weight_decay: float = 1e-4
+    pct_start: float = 0.15  # share of the steps spent warming up
+    seed: int = 0
+    augment: str = "rotate"  # "rotate": every image at a random angle each epoch; "none": upright
+    bf16: bool | None = None  # bfloat16 autocast; None: decided by ``choose_precision``
+    checkpoint_every: int = 50  # steps between resume checkpoints
+
+    # what must agree between a run and its resumption (checkpoint_every may change)
+    RESUME_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "pct_start", "seed", "augment", "bf16")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **changes) -> "TrainConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in vars(args).items() if k in fields}, **changes})
+
+
+def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    """Options shared by training from scratch (zoo.train) and fine-tuning (zoo.finetune)."""
+    p.add_argument("--augment", choices=["rotate", "none"], default=defaults.augment,
+                   help="rotate every training image by a random angle, or keep it upright")
+    p.add_argument("--epochs", type=positive_float, default=defaults.epochs)
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size,
+                   help="global batch size (split across processes)")
+    p.add_argument("--lr", type=positive_float, default=defaults.lr, help="peak learning rate of the one-cycle "
+                   f"schedule (default: {defaults.lr if defaults.lr is not None else 'depends on --mode'})")
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast (default: where the CPU has native bfloat16 and a timed step is faster)")
+    add_threads(p)
+    p.add_argument("--run-dir", default=None, help="where resume checkpoints go")
+    p.add_argument("--checkpoint-every", type=positive_int, default=defaults.checkpoint_every,
+                   help="steps between resume checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from <run-dir>/resume.safetensors")
+    p.add_argument("--out", default=None, help="checkpoint folder to write")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def epoch_plan(seed: int, epoch: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The order of the training images and their rotation angles (degrees) in one epoch."""
+    g = torch.Generator().manual_seed(seed * 100003 + epoch)
+    return torch.randperm(n, generator=g), torch.rand(n, generator=g, dtype=torch.float64) * 360
+
+
+def save_resume(path: Path, model, optimizer, scheduler, state: dict) -> None:
+    """Weights, optimiser and schedule in one safetensors file (no pickle), written atomically."""
+    tensors = {f"model.{k}": v for k, v in learned_state(model).items()}
+    opt_state = optimizer.state_dict()
+    for idx, slots in opt_state["state"].items():
+        for slot, value in slots.items():
+            tensors[f"optim.{idx}.{slot}"] = value.detach().contiguous().clone()
+    meta = {"state": json.dumps(state), "param_groups": json.dumps(opt_state["param_groups"]),
+            "scheduler": json.dumps(scheduler.state_dict())}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def load_resume(path: Path, model, optimizer, scheduler) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+    tensors = load_file(path)
+    load_learned_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
+    opt_state: dict = {"state": {}, "param_groups": json.loads(meta["param_groups"])}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, slot = key.split(".", 2)
+            opt_state["state"].setdefault(int(idx), {})[slot] = value
+    optimizer.load_state_dict(opt_state)
+    scheduler.load_state_dict(json.loads(meta["scheduler"]))
+    return json.loads(meta["state"])
+
+
+def read_resume_state(path: Path) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return json.loads(f.metadata()["state"])
+
+
+def check_resumable(saved: dict, config: TrainConfig, identity: dict, total_steps: int, path: Path) -> None:
+    """Refuse to resume a run whose recorded configuration differs from the one asked for now."""
+    now = {**{k: getattr(config, k) for k in TrainConfig.RESUME_KEYS}, **identity, "total_steps": total_steps}
+    before = {**saved.get("config", {}), **saved.get("identity", {}), "total_steps": saved.get("total_steps")}
+    if config.bf16 is None:  # automatic precision: the resumed run keeps the choice the run made
+        now.pop("bf16")
+    differ = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
+    if differ:
+        details = ", ".join(f"{k}: {a!r} then, {b!r} now" for k, (a, b) in differ.items())
+        raise ValueError(f"{path} belongs to another run ({details}); resume with that run's arguments, "
+                         "or start a new run with another --run-dir")
+
+
+def setup_processes(threads: int | None, batch_size: int, seed: int) -> tuple[int, int]:
+    """(world size, rank): torchrun sets WORLD_SIZE and RANK; one process otherwise."""
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("gloo")
+    if threads:
+        torch.set_num_threads(threads)
+    if batch_size % world:
+        raise ValueError(f"--batch-size {batch_size} must be divisible by the {world} processes")
+    torch.manual_seed(seed)
+    return world, rank
+
+
+def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_images: torch.Tensor,
+        val_labels: torch.Tensor, config: TrainConfig, run_dir: Path, desc: str, resume: bool = False,
+        progress: bool = True, identity: dict | None = None) -> dict:
+    """Train ``model`` in place (AdamW, one-cycle), resumable and data-parallel; returns the run's state.
+
+    Only parameters with ``requires_grad`` are optimised. Validation accuracy is measured after every epoch.
+    ``identity`` (e.g. the preset and data sizes) is recorded with the resume checkpoint and must match on resume.
+    """
+    identity = identity or {}
+    world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
+    steps_per_epoch = len(train_images) // config.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"{len(train_images)} training images are fewer than one batch of {config.batch_size}; "
+                         "lower --batch-size")
+    total_steps = max(1, round(config.epochs * steps_per_epoch))
+    resume_path = run_dir / "resume.safetensors"
+    saved = None
+    if resume:
+        if not resume_path.is_file():
+            raise FileNotFoundError(f"--resume given but {resume_path} does not exist; start without --resume")
+        saved = read_resume_state(resume_path)
+        check_resumable(saved, config, identity, total_steps, resume_path)
+    if saved is not None:
+        bf16, precision = saved["config"]["bf16"], saved["precision"]
+    elif config.bf16 is None:
+        probe = train_images[:config.batch_size // world]
+        bf16, precision = choose_precision(model, probe, train_labels[:len(probe)])
+    else:
+        bf16, precision = config.bf16, f"chosen: {'bfloat16' if config.bf16 else 'float32'}"
+    config = dataclasses.replace(config, bf16=bf16)
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+                                                    pct_start=config.pct_start)
+    state = {"step": 0, "wall_time_s": 0.0, "images_seen": 0, "val_history": [], "total_steps": total_steps,
+             "config": dataclasses.asdict(config), "identity": identity, "precision": precision}
+    if saved is not None:
+        state = load_resume(resume_path, model, optimizer, scheduler)
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    model.train()
+
+    bar = tqdm(total=total_steps, initial=state["step"], disable=not progress or rank != 0, desc=desc,
+               unit="step", dynamic_ncols=True)
+    if rank == 0 and state["step"] == 0:
+        bar.write(f"precision: {precision}")
+    local_batch = config.batch_size // world
+    started = time.perf_counter()
+    while state["step"] < total_steps:
+        epoch = state["step"] // steps_per_epoch
+        order, angles = epoch_plan(config.seed, epoch, len(train_images))
+        for b in range(state["step"] % steps_per_epoch, steps_per_epoch):
+            t0 = time.perf_counter()
+            batch = order[b * config.batch_size:(b + 1) * config.batch_size][rank * local_batch:(rank + 1) * local_batch]
+            x, y = train_images[batch], train_labels[batch]
+            if config.augment == "rotate":
+                x = data.rotate(x, angles[batch])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                loss = F.cross_entropy(ddp_model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            state["step"] += 1
+            state["images_seen"] += config.batch_size
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{config.batch_size / (time.perf_counter() - t0):.0f}",
+                            epoch=epoch)
+            last = state["step"] == total_steps
+            if state["step"] % config.checkpoint_every == 0 or b == steps_per_epoch - 1 or last:
+                state["wall_time_s"] += time.perf_counter() - started
+                started = time.perf_counter()
+                if b == steps_per_epoch - 1 or last:
+                    acc = accuracy(model, val_images, val_labels)
+                    state["val_history"].append([state["step"], acc])
+                    bar.write(f"step {state['step']}: validation accuracy {acc:.4f}")
+                if rank == 0:
+                    save_resume(resume_path, model, optimizer, scheduler, state)
+            if os.environ.get("ZOO_KILL_AT_STEP") == str(state["step"]):  # fault injection for the resume test
+                os.kill(os.getpid(), 9)
+            if last:
+                break
+    bar.close()
+
+    if world > 1:
+        # DDP syncs batch-norm statistics from rank 0 before each forward; the last forward left each rank
+        # with its own, so average them over the replicas (statistics of the whole last batch).
+        for name, buffer in model.state_dict().items():
+            if name.endswith(("running_mean", "running_var")):
+                dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+                buffer.div_(world)
+        # each replica's final weights, so anyone can check that they agree
+        final = learned_state(model)
+        atomic_write(run_dir / f"final-rank{rank}.safetensors", lambda tmp: save_file(final, tmp))
+    model.eval()
+    return state
+
+
+def recipe(state: dict, dataset: str, argv, module: str = "zoo.train") -> dict:
+    """The training recipe recorded in config.json, from the configuration the run used (``state["config"]``)."""
+    config = TrainConfig(**state["config"])
+    return {
+        "dataset": dataset,
+        "augmentation": "uniform random rotation in [0, 360) per image and epoch"
+                        if config.augment == "rotate" else "none (upright images)",
+        "epochs": config.epochs, "steps": state["total_steps"], "batch_size": config.batch_size,
+        "optimizer": f"AdamW(weight_decay={config.weight_decay})",
+        "schedule": f"OneCycleLR(max_lr={config.lr}, pct_start={config.pct_start})", "seed": config.seed,
+        "bf16_autocast": config.bf16, "precision": state["precision"],
+        "processes": int(os.environ.get("WORLD_SIZE", 1)),
+        "threads_per_process": torch.get_num_threads(),
+        "wall_time_min": round(state["wall_time_s"] / 60, 2),
+        "images_per_s": round(state["images_seen"] / max(state["wall_time_s"], 1e-9), 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "command": f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
