@@ -1,5 +1,6 @@
 """The Gradio demo: input handling, its API through gradio_client, and the page in a real (headless) Chromium."""
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +125,19 @@ def test_page_in_chromium(served, tmp_path):
             digit, _ = app.example_digit("7")
             for name, p in app.at_angle(digit, angle).items():
                 assert abs(shown["predictions"][name][1] - float(p.max())) < 1e-3
+        # an empty sketch gets a message on the page; an uploaded picture (dark on light, 224x224 RGB) is framed
+        driver.find_element(By.ID, "use-sketch").click()
+        browser.wait_for(driver, lambda d: "No image" in d.find_element(By.ID, "message").text)
+        from PIL import Image
+
+        Image.fromarray(_as_picture(app.example_digit("2")[0], size=(168, 168))).save(tmp_path / "two.png")
+        driver.find_element(By.CSS_SELECTOR, "#sketch input[type=file]").send_keys(str(tmp_path / "two.png"))
+        time.sleep(1)
+        driver.find_element(By.ID, "use-sketch").click()
+        browser.wait_for(driver, lambda d: "Your drawing" in d.find_element(By.ID, "message").text)
+        shown = browser.wait_for(driver, lambda d: browser.shown_predictions(d)["angle"] == 200
+                                 and browser.shown_predictions(d))
+        assert sum(c == 2 for c, _ in shown["predictions"].values()) >= 4  # the rotation-invariant presets at least
         # the 6/9 example, upside down: its own note on the page, and the models' answers
         browser.pick_example(driver, app.SIX_OR_NINE)
         browser.wait_for(driver, lambda d: "cannot tell the two apart" in d.find_element(By.ID, "message").text)

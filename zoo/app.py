@@ -198,7 +198,8 @@ def build_app():
             with gr.Column(scale=1):
                 example = gr.Radio(EXAMPLES, label="MNIST test digit", value="3", elem_id="example")
                 sketch = gr.Sketchpad(label="…or draw a digit (or upload a picture)", type="numpy",
-                                      image_mode="RGBA", canvas_size=(280, 280), elem_id="sketch")
+                                      image_mode="RGBA", canvas_size=(280, 280), sources=("upload", "clipboard"),
+                                      elem_id="sketch")
                 use_sketch = gr.Button("Use my drawing", elem_id="use-sketch")
                 weights = gr.Radio(list(WEIGHT_TAGS), value=DEFAULT_TAG, label="weights", elem_id="weights",
                                    info="rotated: trained on rotated digits; upright: trained on upright digits only")
