@@ -131,3 +131,18 @@ def test_exported_model_refuses_another_class_count(saved):
     with pytest.raises(ValueError, match="load the escnn model"):
         load_exported(folder, num_classes=3)
     shutil.rmtree(folder)
+
+
+def test_per_layer_invariance_is_float_rounding_at_the_groups_angles(digits):
+    """Every block of C4, C8, D4-then-C4 and SO(2) is invariant to 90 degrees (exact on the pixel grid; other angles
+    resample the image); the plain CNN's is not."""
+    from zoo.invariance import per_layer
+
+    images = digits[0][:6]
+    for name, exact in (("c4_mnist", [90]), ("c8_mnist", [90]), ("d4_mnist", [90]), ("so2_mnist", [90])):
+        result = per_layer(built_model(name), images, exact + [22.5])
+        for angle in exact:
+            assert len(result[angle]) == 6 and max(result[angle]) < 1e-4, (name, angle, result[angle])
+        assert max(result[22.5]) > 1e-3  # bilinear resampling: not exact off the group
+    plain = per_layer(built_model("trivial_mnist"), images, [90])[90]
+    assert max(plain) > 1e-2

@@ -1,10 +1,17 @@
-"""Measure how invariant each preset's logits are, on genuine MNIST test digits.
+"""Measure how invariant each preset is, on genuine MNIST test digits: its logits, or block by block.
 
-    python -m zoo.invariance --data-root ../shared/data          # published weights, 500 test digits
+    python -m zoo.invariance --data-root ../shared/data                         # logits, published weights
+    python -m zoo.invariance c8_mnist so2_mnist --per-layer --angles 22.5 45    # every block, any weights tag
 
-For each model: the largest relative change of the logits (max |f(gx) - f(x)| / max |f(x)|) under
+Logits: for each model, the largest relative change of the logits (max |f(gx) - f(x)| / max |f(x)|) under
 rot90 on 28x28 and 29x29 inputs, under a horizontal flip, and under the worst rotation by another angle
 (15, 30, ..., 345 degrees, bilinear), plus how often the predicted class survives that worst rotation.
+
+Per layer (``--per-layer``): after each conv block, the block's fields pooled over the group (max over the
+regular channels, or over the SO(2) grid of its nonlinearity) and averaged over space give one invariant
+vector per image; the table gives ||v(gx) - v(x)|| / ||v(x)|| over the images, for each angle, per block and
+for the logits. An exactly invariant block gives float rounding at the group's angles; the bilinear
+resampling of the input sets the floor at others.
 """
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data
+from .layers import GroupMaxPool
 from .cli import add_data, add_models, add_weights, models_of, parser, positive_int
 from .readme import publish
 from .registry import create_model
@@ -41,16 +49,67 @@ def measure(model, images: torch.Tensor) -> dict:
             "worst_other_angle": worst, "worst_angle": worst_angle, "prediction_kept_at_worst": agreement}
 
 
+@torch.no_grad()
+def block_invariants(model, images: torch.Tensor) -> list[torch.Tensor]:
+    """An escnn ``EquivariantCNN``'s invariant vector after each conv block, (B, fields) each, then its logits."""
+    from escnn import nn as enn
+
+    model.eval()
+    layers, out, activation = list(model.features), [], None
+    x = enn.GeometricTensor(images, model.in_type)
+    for i, layer in enumerate(layers):
+        x = layer(x)
+        if isinstance(layer, (enn.ELU, enn.FourierELU)):
+            activation = layer
+        block_ends = i + 1 == len(layers) or isinstance(layers[i + 1], (enn.R2Conv, enn.RestrictionModule))
+        if block_ends and not isinstance(layer, enn.RestrictionModule):
+            fibre = x.type.representations[0].size
+            grid = activation.A if isinstance(activation, enn.FourierELU) else None
+            out.append(GroupMaxPool(fibre, grid)(x.tensor).mean(dim=(2, 3)))
+    return out + [model.forward_head(model.group_pool(x.tensor))]
+
+
+def per_layer(model, images: torch.Tensor, angles: list[float]) -> dict[float, list[float]]:
+    """Relative change of every block's invariant vector (and of the logits) when the images turn by each angle."""
+    reference = block_invariants(model, images)
+    result = {}
+    for angle in angles:
+        turned = block_invariants(model, data.rotate(images, float(angle)))
+        result[angle] = [((t - r).norm() / r.norm()).item() for t, r in zip(turned, reference)]
+    return result
+
+
+def per_layer_table(results: dict[str, dict[float, list[float]]], images: int, weights: str) -> str:
+    blocks = max(len(v) for r in results.values() for v in r.values()) - 1
+    lines = [f"Per-block invariance error ||v(gx) - v(x)|| / ||v(x)|| of the group-pooled, space-averaged fields "
+             f"on the first {images} MNIST test images ({weights} weights).", "",
+             "| model | angle | " + " | ".join(f"block {b + 1}" for b in range(blocks)) + " | logits |",
+             "| --- | ---: |" + " ---: |" * (blocks + 1)]
+    for name, r in results.items():
+        for angle, errors in r.items():
+            lines.append(f"| {name} | {angle:g}° | " + " | ".join(f"{e:.1e}" for e in errors) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> dict:
     p = parser(__doc__)
     add_models(p)
     add_weights(p)
     add_data(p)
     p.add_argument("--images", type=positive_int, default=500, help="first N MNIST test images")
+    p.add_argument("--per-layer", action="store_true", help="the invariance error of every block, not the logits")
+    p.add_argument("--angles", nargs="+", type=float, default=[22.5, 45.0, 90.0],
+                   help="with --per-layer: rotation angles in degrees")
     p.add_argument("--update", action="store_true", help="write the table into README.md")
     args = p.parse_args(argv)
     images, _ = data.load_mnist(args.data_root, train=False, download=args.download)
     images = images[:args.images]
+    if args.per_layer:
+        results = {name: per_layer(create_model(name, pretrained=True, weights=args.weights), images, args.angles)
+                   for name in models_of(args)}
+        publish(f"invariance-layers-{args.weights}", per_layer_table(results, len(images), args.weights),
+                args.update)
+        return results
     lines = [f"Relative logit change max|f(gx) - f(x)| / max|f(x)| on the first {len(images)} MNIST test images "
              f"({args.weights} weights).", "",
              "| model | rot90, 28x28 | rot90, 29x29 | horizontal flip | worst other angle | predictions kept there |",
