@@ -1,6 +1,5 @@
 """The commands, run as a user runs them (new processes), and the helpers they share."""
 import os
-import shutil
 import subprocess
 import sys
 
@@ -130,7 +129,6 @@ def test_exported_model_refuses_another_class_count(saved):
     folder, _ = saved
     with pytest.raises(ValueError, match="load the escnn model"):
         load_exported(folder, num_classes=3)
-    shutil.rmtree(folder)
 
 
 def test_per_layer_invariance_is_float_rounding_at_the_groups_angles(digits):

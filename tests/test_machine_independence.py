@@ -140,7 +140,8 @@ def test_d4_loads_alike_under_other_blas_kernels(digits):
     for core, run in runs.items():
         assert_close(torch.tensor(run["logits"]), expected, what=f"logits with OpenBLAS {core} kernels")
     coefficients = [model.features[4].weights[:64].detach()] + [torch.tensor(r["coefficients"]) for r in runs.values()]
-    spread = max((c - coefficients[0]).abs().max().item() for c in coefficients[1:])
-    if spread < 1e-4:
+    scale = coefficients[0].abs().max().item()
+    spread = max((c - coefficients[0]).abs().max().item() for c in coefficients[1:]) / scale  # relative
+    if spread < 1e-3:
         pytest.skip("this CPU's OpenBLAS gave one D4 basis for every kernel type; the mixed-basis tests cover it")
     assert spread > 1e-2  # different bases (coefficients), one function (logits)

@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .files import EXPORTED_NAME, atomic_write, check_format, read_config, sha256_file
+from .files import EXPORTED_NAME, atomic_write, check_format, read_config, sha256_file, verified
 from .layers import BlurPool2d, FourierELU, GroupMaxPool, check_images
 from .probes import self_check
 
@@ -123,10 +123,8 @@ def read_exported(folder: str | os.PathLike, config: dict) -> ExportedCNN:
     path = folder / EXPORTED_NAME
     if spec is None or not path.is_file():
         raise FileNotFoundError(f"{folder} has no exported model; write it with python -m zoo.export {folder}")
-    if sha256_file(path) != spec["sha256"]:
-        raise ValueError(f"{path} is corrupt or truncated (sha256 mismatch); download the checkpoint again")
     try:
-        state = load_file(path)
+        state = load_file(verified(path, spec["sha256"]))
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{path} is not a readable safetensors file ({e})") from e
     model = build_exported(spec)

@@ -25,8 +25,8 @@ from .checkpoint import load_learned_state, portable_state
 from .cli import parser
 from .convert import channel_affine
 from .exported import read_exported
-from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, read_config, sha256_file, write_config,
-                    write_text)
+from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, read_config, sha256_file, verified,
+                    write_config, write_text)
 from .model import EquivariantCNN
 from .probes import reference_logits, self_check
 
@@ -40,9 +40,7 @@ def migrate(folder: str | Path) -> dict | None:
         return None
     if version != 1:
         raise ValueError(f"{folder}: cannot migrate format_version {version!r}")
-    weights = folder / WEIGHTS_NAME
-    if sha256_file(weights) != config["weights_sha256"]:
-        raise ValueError(f"{weights} is corrupt (sha256 mismatch); download the checkpoint again")
+    weights = verified(folder / WEIGHTS_NAME, config["weights_sha256"])
     exported = read_exported(folder, config)
 
     model = EquivariantCNN(**config["architecture"], initialize=False)

@@ -36,16 +36,20 @@ def probe_images(in_channels: int = 1) -> torch.Tensor:
 
 
 @torch.no_grad()
-def reference_logits(model: torch.nn.Module, in_channels: int) -> dict:
-    """What ``config.json["self_check"]`` records: the probes' float32 logits of ``model`` (in eval mode)."""
+def _probe_logits(model: torch.nn.Module, in_channels: int) -> torch.Tensor:
+    """``model``'s float32 logits on the probes, in eval mode (its mode is restored afterwards)."""
     was_training = model.training
     model.eval()
-    logits = model(probe_images(in_channels))
+    logits = model(probe_images(in_channels)).float()
     model.train(was_training)
-    return {"probes": PROBES, "rtol": SELF_CHECK_RTOL, "logits": logits.tolist()}
+    return logits
 
 
-@torch.no_grad()
+def reference_logits(model: torch.nn.Module, in_channels: int) -> dict:
+    """What ``config.json["self_check"]`` records: the probes' logits of ``model``."""
+    return {"probes": PROBES, "rtol": SELF_CHECK_RTOL, "logits": _probe_logits(model, in_channels).tolist()}
+
+
 def self_check(model: torch.nn.Module, config: dict, source: str, in_channels: int) -> dict:
     """Compare ``model``'s logits on the probes with the checkpoint's; raise ``SelfCheckError`` if they differ.
 
@@ -57,10 +61,7 @@ def self_check(model: torch.nn.Module, config: dict, source: str, in_channels: i
         raise SelfCheckError(f"{source}: config.json has no self_check reference logits; the checkpoint is "
                              "incomplete: download it again, or write it with zoo.checkpoint.save_checkpoint")
     expected = torch.tensor(recorded["logits"], dtype=torch.float32)
-    was_training = model.training
-    model.eval()
-    logits = model(probe_images(in_channels)).float()
-    model.train(was_training)
+    logits = _probe_logits(model, in_channels)
     if logits.shape != expected.shape:
         raise SelfCheckError(f"{source}: the model gives logits of shape {tuple(logits.shape)} on the probes, the "
                              f"checkpoint recorded {tuple(expected.shape)}; config.json and the weights disagree")
