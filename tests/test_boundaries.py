@@ -173,3 +173,55 @@ def test_recipe_records_the_schedule_the_run_used(tmp_path):
     assert written["bf16_autocast"] is False and written["precision"] == "chosen: float32"
     json.dumps(written)  # config.json can hold it
     assert Path(tmp_path / "resume.safetensors").is_file()
+
+
+def test_weight_average_is_the_warmed_up_exponential_average(tmp_path):
+    """The published weights of an --ema run are the average the recipe describes, and validation reports both."""
+    from zoo.checkpoint import learned_state
+    from zoo.metrics import accuracy
+    from zoo.training import WeightAverage
+
+    model = built_model("trivial_mnist")
+    average = WeightAverage(model, decay=0.5)
+    expected = {k: v.float() for k, v in learned_state(model).items() if v.is_floating_point()}
+    for n in range(1, 4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        average.update(model)
+        decay = min(0.5, (1 + n) / (10 + n))  # 2/11, 3/12, 4/13: the warm-up is below 0.5 for three updates
+        current = learned_state(model)
+        expected = {k: decay * v + (1 - decay) * current[k].float() for k, v in expected.items()}
+    for k, v in expected.items():
+        torch.testing.assert_close(average.state[k], v, rtol=1e-5, atol=1e-6 * v.abs().max().item())
+    raw = learned_state(model)
+    with average.swapped_in(model):
+        assert not torch.equal(learned_state(model)["head.weight"], raw["head.weight"])
+    assert all(torch.equal(v, learned_state(model)[k]) for k, v in raw.items())  # restored
+
+    images, labels = _tiny_data(64)
+    config = TrainConfig(epochs=2, batch_size=16, bf16=False, ema=0.9, label_smoothing=0.1, checkpoint_every=2)
+    trained = built_model("trivial_mnist")
+    state = fit(trained, images, labels, images[:32], labels[:32], config, tmp_path, "ema", progress=False)
+    assert [s for s, _ in state["val_history"]] == [s for s, _ in state["val_history_raw"]] == [4, 8]
+    assert state["val_history"][-1][1] == accuracy(trained, images[:32], labels[:32])  # the average is published
+    from safetensors.torch import load_file
+    resume = load_file(tmp_path / "resume.safetensors")
+    published = learned_state(trained)
+    assert not torch.equal(resume["model.head.weight"], published["head.weight"])  # not the raw weights
+    torch.testing.assert_close(resume["ema.head.weight"], published["head.weight"])
+
+
+def test_resume_checks_the_recipe_and_accepts_runs_from_before_it_existed(tmp_path):
+    from zoo.training import check_resumable
+
+    config = TrainConfig(epochs=1, batch_size=16, bf16=False)
+    identity = {"preset": "trivial_mnist"}
+    old = {"config": {k: getattr(config, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "pct_start",
+                                                        "seed", "augment", "bf16")},
+           "identity": identity, "total_steps": 6}
+    check_resumable(old, config, identity, 6, tmp_path)  # no label_smoothing or ema recorded: the defaults
+    for changed, what in [({"ema": 0.999}, "ema: 0.0 then, 0.999 now"),
+                          ({"label_smoothing": 0.1}, "label_smoothing: 0.0 then, 0.1 now")]:
+        with pytest.raises(ValueError, match=f"belongs to another run.*{what}"):
+            check_resumable(old, TrainConfig(epochs=1, batch_size=16, bf16=False, **changed), identity, 6, tmp_path)

@@ -23,16 +23,17 @@ def train(mnist_root, tmp, name, extra=(), env=None, launcher=(sys.executable, "
                           capture_output=True, text=True, timeout=600)
 
 
-def test_kill_9_then_resume_matches_uninterrupted_run(mnist_root, tmp_path):
-    straight = train(mnist_root, tmp_path, "straight")
+@pytest.mark.parametrize("recipe", [[], ["--ema", "0.9", "--label-smoothing", "0.1"]], ids=["plain", "ema"])
+def test_kill_9_then_resume_matches_uninterrupted_run(mnist_root, tmp_path, recipe):
+    straight = train(mnist_root, tmp_path, "straight", extra=recipe)
     assert straight.returncode == 0, straight.stderr
-    killed = train(mnist_root, tmp_path, "killed", env={"ZOO_KILL_AT_STEP": "14"})
+    killed = train(mnist_root, tmp_path, "killed", extra=recipe, env={"ZOO_KILL_AT_STEP": "14"})
     assert killed.returncode == -9, killed.stderr
     assert not (tmp_path / "killed" / "out").exists()  # nothing half-published
     assert not list((tmp_path / "killed" / "run").glob("*.tmp"))
     resumed_state = load_file(tmp_path / "killed" / "run" / "resume.safetensors")
     assert resumed_state  # the last checkpoint (step 12) survived the kill
-    resumed = train(mnist_root, tmp_path, "killed", extra=["--resume"])
+    resumed = train(mnist_root, tmp_path, "killed", extra=[*recipe, "--resume"])
     assert resumed.returncode == 0, resumed.stderr
     a = load_file(tmp_path / "straight" / "out" / "model.safetensors")
     b = load_file(tmp_path / "killed" / "out" / "model.safetensors")

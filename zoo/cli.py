@@ -45,6 +45,17 @@ def positive_float(text: str) -> float:
     return value
 
 
+def unit_interval(text: str) -> float:
+    """A number in [0, 1): a label-smoothing share or a moving-average decay."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value}")
+    return value
+
+
 def model_name(text: str) -> str:
     if text not in list_models():
         raise argparse.ArgumentTypeError(f"unknown model {text!r}; known models: {', '.join(list_models())}")

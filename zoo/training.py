@@ -8,6 +8,7 @@ it and refuses if the configuration describes another run. Data order and rotati
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from . import data
 from .checkpoint import learned_state, load_learned_state
-from .cli import add_threads, positive_float, positive_int
+from .cli import add_threads, positive_float, positive_int, unit_interval
 from .files import atomic_write
 from .metrics import accuracy
 from .precision import choose_precision
@@ -43,10 +44,13 @@ class TrainConfig:
     seed: int = 0
     augment: str = "rotate"  # "rotate": every image at a random angle each epoch; "none": upright
     bf16: bool | None = None  # bfloat16 autocast; None: decided by ``choose_precision``
+    label_smoothing: float = 0.0  # cross-entropy against (1 - s) one-hot + s uniform
+    ema: float = 0.0  # decay of the exponential moving average of the weights that is published; 0: none
     checkpoint_every: int = 50  # steps between resume checkpoints
 
     # what must agree between a run and its resumption (checkpoint_every may change)
-    RESUME_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "pct_start", "seed", "augment", "bf16")
+    RESUME_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "pct_start", "seed", "augment", "bf16",
+                   "label_smoothing", "ema")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **changes) -> "TrainConfig":
@@ -65,6 +69,11 @@ def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None
                    f"schedule (default: {defaults.lr if defaults.lr is not None else 'depends on --mode'})")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--label-smoothing", type=unit_interval, default=defaults.label_smoothing,
+                   help="label smoothing of the cross-entropy (default: %(default)s)")
+    p.add_argument("--ema", type=unit_interval, default=defaults.ema, metavar="DECAY",
+                   help="publish an exponential moving average of the weights with this decay, e.g. 0.999 "
+                   "(warmed up as min(DECAY, (1 + step) / (10 + step))); validation reports both (default: off)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast (default: where the CPU has native bfloat16 and a timed step is faster)")
     add_threads(p)
@@ -82,9 +91,47 @@ def epoch_plan(seed: int, epoch: int, n: int) -> tuple[torch.Tensor, torch.Tenso
     return torch.randperm(n, generator=g), torch.rand(n, generator=g, dtype=torch.float64) * 360
 
 
-def save_resume(path: Path, model, optimizer, scheduler, state: dict) -> None:
-    """Weights, optimiser and schedule in one safetensors file (no pickle), written atomically."""
+class WeightAverage:
+    """Exponential moving average of a model's learned state (parameters and batch-norm statistics), in float32.
+
+    The decay is warmed up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates, so early weights, far from
+    the final ones, fade out quickly. ``swapped_in`` evaluates the model with the averaged weights.
+    """
+
+    def __init__(self, model, decay: float, state: dict[str, torch.Tensor] | None = None, updates: int = 0):
+        self.decay, self.updates = decay, updates
+        self.state = state if state is not None else {
+            k: v.float() for k, v in learned_state(model).items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        current = dict(model.state_dict(keep_vars=False))
+        for name, average in self.state.items():
+            average.lerp_(current[name].detach().float(), 1 - decay)
+
+    def averaged_state(self, model) -> dict[str, torch.Tensor]:
+        """The model's learned state with the averages in place of the floating-point tensors."""
+        state = learned_state(model)
+        return {k: self.state[k].to(v.dtype) if k in self.state else v for k, v in state.items()}
+
+    @contextlib.contextmanager
+    def swapped_in(self, model):
+        raw = learned_state(model)
+        load_learned_state(model, self.averaged_state(model), "the weight average")
+        try:
+            yield model
+        finally:
+            load_learned_state(model, raw, "the trained weights")
+
+
+def save_resume(path: Path, model, optimizer, scheduler, state: dict, average: WeightAverage | None = None) -> None:
+    """Weights, optimiser, schedule (and weight average) in one safetensors file (no pickle), written atomically."""
     tensors = {f"model.{k}": v for k, v in learned_state(model).items()}
+    if average is not None:
+        tensors.update({f"ema.{k}": v.clone() for k, v in average.state.items()})
+        state = {**state, "ema_updates": average.updates}
     opt_state = optimizer.state_dict()
     for idx, slots in opt_state["state"].items():
         for slot, value in slots.items():
@@ -94,13 +141,17 @@ def save_resume(path: Path, model, optimizer, scheduler, state: dict) -> None:
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def load_resume(path: Path, model, optimizer, scheduler) -> dict:
+def load_resume(path: Path, model, optimizer, scheduler, average: WeightAverage | None = None) -> dict:
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as f:
         meta = f.metadata()
     tensors = load_file(path)
     load_learned_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
+    saved = json.loads(meta["state"])
+    if average is not None:
+        average.state = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+        average.updates = saved.pop("ema_updates")
     opt_state: dict = {"state": {}, "param_groups": json.loads(meta["param_groups"])}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -108,7 +159,7 @@ def load_resume(path: Path, model, optimizer, scheduler) -> dict:
             opt_state["state"].setdefault(int(idx), {})[slot] = value
     optimizer.load_state_dict(opt_state)
     scheduler.load_state_dict(json.loads(meta["scheduler"]))
-    return json.loads(meta["state"])
+    return saved
 
 
 def read_resume_state(path: Path) -> dict:
@@ -121,7 +172,9 @@ def read_resume_state(path: Path) -> dict:
 def check_resumable(saved: dict, config: TrainConfig, identity: dict, total_steps: int, path: Path) -> None:
     """Refuse to resume a run whose recorded configuration differs from the one asked for now."""
     now = {**{k: getattr(config, k) for k in TrainConfig.RESUME_KEYS}, **identity, "total_steps": total_steps}
-    before = {**saved.get("config", {}), **saved.get("identity", {}), "total_steps": saved.get("total_steps")}
+    defaults = {k: getattr(TrainConfig(), k) for k in TrainConfig.RESUME_KEYS}  # runs from before a key existed
+    before = {**defaults, **saved.get("config", {}), **saved.get("identity", {}),
+              "total_steps": saved.get("total_steps")}
     if config.bf16 is None:  # automatic precision: the resumed run keeps the choice the run made
         now.pop("bf16")
     differ = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
@@ -179,10 +232,13 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
                                   weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
                                                     pct_start=config.pct_start)
+    average = WeightAverage(model, config.ema) if config.ema else None
     state = {"step": 0, "wall_time_s": 0.0, "images_seen": 0, "val_history": [], "total_steps": total_steps,
              "config": dataclasses.asdict(config), "identity": identity, "precision": precision}
+    if average is not None:
+        state["val_history_raw"] = []  # the trained weights themselves; val_history is the published average
     if saved is not None:
-        state = load_resume(resume_path, model, optimizer, scheduler)
+        state = load_resume(resume_path, model, optimizer, scheduler, average)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     model.train()
 
@@ -202,11 +258,13 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
             if config.augment == "rotate":
                 x = data.rotate(x, angles[batch])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                loss = F.cross_entropy(ddp_model(x), y)
+                loss = F.cross_entropy(ddp_model(x), y, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                average.update(model)
             state["step"] += 1
             state["images_seen"] += config.batch_size
             bar.update(1)
@@ -218,10 +276,18 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
                 started = time.perf_counter()
                 if b == steps_per_epoch - 1 or last:
                     acc = accuracy(model, val_images, val_labels)
-                    state["val_history"].append([state["step"], acc])
-                    bar.write(f"step {state['step']}: validation accuracy {acc:.4f}")
+                    if average is None:
+                        state["val_history"].append([state["step"], acc])
+                        bar.write(f"step {state['step']}: validation accuracy {acc:.4f}")
+                    else:
+                        with average.swapped_in(model):
+                            ema_acc = accuracy(model, val_images, val_labels)
+                        state["val_history_raw"].append([state["step"], acc])
+                        state["val_history"].append([state["step"], ema_acc])
+                        bar.write(f"step {state['step']}: validation accuracy {ema_acc:.4f} (average), "
+                                  f"{acc:.4f} (trained weights)")
                 if rank == 0:
-                    save_resume(resume_path, model, optimizer, scheduler, state)
+                    save_resume(resume_path, model, optimizer, scheduler, state, average)
             if os.environ.get("ZOO_KILL_AT_STEP") == str(state["step"]):  # fault injection for the resume test
                 os.kill(os.getpid(), 9)
             if last:
@@ -238,8 +304,22 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
         # each replica's final weights, so anyone can check that they agree
         final = learned_state(model)
         atomic_write(run_dir / f"final-rank{rank}.safetensors", lambda tmp: save_file(final, tmp))
+    if average is not None:  # publish the average
+        load_learned_state(model, average.averaged_state(model), "the weight average")
     model.eval()
     return state
+
+
+def machine() -> str:
+    """What ran the training, e.g. 'Intel(R) Xeon(R) ... (x86_64), 2 CPUs, torch 2.x, no GPU'."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{cpu} ({platform.machine()}), {os.cpu_count()} CPUs, torch {torch.__version__}, {gpu}"
 
 
 def recipe(state: dict, dataset: str, argv, module: str = "zoo.train") -> dict:
@@ -251,12 +331,16 @@ def recipe(state: dict, dataset: str, argv, module: str = "zoo.train") -> dict:
                         if config.augment == "rotate" else "none (upright images)",
         "epochs": config.epochs, "steps": state["total_steps"], "batch_size": config.batch_size,
         "optimizer": f"AdamW(weight_decay={config.weight_decay})",
+        "loss": f"cross-entropy(label_smoothing={config.label_smoothing})",
+        "weight_average": f"EMA(decay={config.ema}), published" if config.ema else "none",
         "schedule": f"OneCycleLR(max_lr={config.lr}, pct_start={config.pct_start})", "seed": config.seed,
         "bf16_autocast": config.bf16, "precision": state["precision"],
         "processes": int(os.environ.get("WORLD_SIZE", 1)),
         "threads_per_process": torch.get_num_threads(),
         "wall_time_min": round(state["wall_time_s"] / 60, 2),
         "images_per_s": round(state["images_seen"] / max(state["wall_time_s"], 1e-9), 1),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": machine(),
+        "val_history": state["val_history"],
+        **({"val_history_raw": state["val_history_raw"]} if "val_history_raw" in state else {}),
         "command": f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
