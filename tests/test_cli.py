@@ -77,6 +77,27 @@ def test_evaluate_command_on_a_few_images(mnist_root, tmp_path):
     assert refused.returncode == 1 and "without --limit" in refused.stderr
 
 
+def test_upright_table_gives_the_gap_to_the_rotated_trained_weights(tmp_path):
+    import json
+
+    from zoo.evaluate import tag_table
+
+    def result(rotated):
+        return {"num_params": 1, "mflops": 1.0, "test_upright_accuracy": 0.99, "test_rotated_accuracy": rotated,
+                "profile_min_accuracy": 0.5, "profile_max_accuracy": 0.99, "epochs": 10, "train_min": 1.0}
+
+    for tag, accs in {"rotated": {"c4_mnist": 0.9914}, "upright": {"c4_mnist": 0.9069, "c8_mnist": 0.9588}}.items():
+        (tmp_path / tag).mkdir()
+        for name, acc in accs.items():
+            (tmp_path / tag / f"{name}.json").write_text(json.dumps(result(acc)))
+    rows = tag_table(tmp_path, "upright").splitlines()
+    assert "gap to rotated-trained" in rows[0] and "gap" not in tag_table(tmp_path, "rotated")
+    c4 = [c.strip() for c in rows[2].split("|")]
+    c8 = [c.strip() for c in rows[3].split("|")]
+    assert c4[1] == "c4_mnist" and c4[8] == "8.45"  # 99.14 - 90.69 points
+    assert c8[1] == "c8_mnist" and c8[8] == "?"  # no rotated-trained result to compare with
+
+
 def test_readme_blocks(tmp_path):
     from zoo.readme import replace_between_markers, update_readme
 
@@ -94,7 +115,8 @@ def test_every_readme_block_the_commands_write_exists():
     from zoo.readme import README
 
     text = README.read_text()
-    for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune"):
+    for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune", "invariance-layers-upright",
+                "invariance-layers-rotated"):
         assert f"<!-- BEGIN {key} -->" in text and f"<!-- END {key} -->" in text, key
 
 

@@ -19,17 +19,38 @@ from .checkpoint import update_metrics
 from .cli import add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int
 from .metrics import evaluate
 from .readme import README, update_readme
-from .registry import WEIGHT_TAGS, create_model, list_models, weights_folder
+from .registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, weights_folder
 
 
-def results_table(results: dict[str, dict]) -> str:
-    rows = ["| model | params | MFLOPs | upright test | rotated test | min over angles | max over angles | epochs | train time |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+def results_table(results: dict[str, dict], baseline: dict[str, dict] | None = None) -> str:
+    """The README's results table; with ``baseline`` (the rotated-trained results), a column of the gap in
+    rotated-test accuracy, baseline minus these weights, in percentage points."""
+    gap = baseline is not None
+    rows = ["| model | params | MFLOPs | upright test | rotated test | min over angles | max over angles | "
+            + ("gap to rotated-trained | " if gap else "") + "epochs | train time |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | " + ("---: | " if gap else "") + "---: | ---: |"]
     for name, r in results.items():
-        rows.append(f"| {name} | {r['num_params']:,} | {r['mflops']:.1f} | {100 * r['test_upright_accuracy']:.2f}% "
-                    f"| **{100 * r['test_rotated_accuracy']:.2f}%** | {100 * r['profile_min_accuracy']:.2f}% "
-                    f"| {100 * r['profile_max_accuracy']:.2f}% | {r.get('epochs', '?')} | {r.get('train_min', '?')} min |")
+        row = (f"| {name} | {r['num_params']:,} | {r['mflops']:.1f} | {100 * r['test_upright_accuracy']:.2f}% "
+               f"| **{100 * r['test_rotated_accuracy']:.2f}%** | {100 * r['profile_min_accuracy']:.2f}% "
+               f"| {100 * r['profile_max_accuracy']:.2f}% | ")
+        if gap:
+            other = baseline.get(name)
+            row += (f"{100 * (other['test_rotated_accuracy'] - r['test_rotated_accuracy']):.2f} | "
+                    if other else "? | ")
+        rows.append(row + f"{r.get('epochs', '?')} | {r.get('train_min', '?')} min |")
     return "\n".join(rows)
+
+
+def saved_results(folder: str | Path, tag: str) -> dict[str, dict]:
+    """Every model's results for one weights tag, as written by earlier runs (``<folder>/<tag>/<model>.json``)."""
+    folder = Path(folder) / tag
+    return {n: json.loads((folder / f"{n}.json").read_text()) for n in list_models()
+            if (folder / f"{n}.json").is_file()}
+
+
+def tag_table(folder: str | Path, tag: str) -> str:
+    """The table of one tag from the saved results; other tags are compared with the rotated-trained weights."""
+    return results_table(saved_results(folder, tag), None if tag == DEFAULT_TAG else saved_results(folder, DEFAULT_TAG))
 
 
 def plot_profiles(results: dict[str, dict], out: str | Path, title: str) -> None:
@@ -99,15 +120,16 @@ def main(argv=None) -> dict[str, dict]:
     folder.mkdir(parents=True, exist_ok=True)
     for name, r in results.items():
         (folder / f"{name}.json").write_text(json.dumps(r, indent=2) + "\n")
-    everything = {n: json.loads((folder / f"{n}.json").read_text()) for n in list_models()
-                  if (folder / f"{n}.json").is_file()}
+    everything = saved_results(args.results, args.weights)
     plot_path = args.plot or f"figures/profile-{args.weights}.png"
     plot_profiles(everything, plot_path, f"Accuracy against rotation angle ({WEIGHT_TAGS[args.weights]})")
-    table = results_table(everything)
-    print(table)
+    print(tag_table(args.results, args.weights))
     print(f"wrote {folder}/*.json and {plot_path}")
     if args.update:
-        update_readme(f"results-{args.weights}", table)
+        # every tag's table: the gaps of the other tags depend on the rotated-trained results
+        for tag in WEIGHT_TAGS:
+            if saved_results(args.results, tag):
+                update_readme(f"results-{tag}", tag_table(args.results, tag))
         print(f"updated the checkpoints' config.json and README.md ({README})")
     return results
 

@@ -79,10 +79,19 @@ def per_layer(model, images: torch.Tensor, angles: list[float]) -> dict[float, l
     return result
 
 
-def per_layer_table(results: dict[str, dict[float, list[float]]], images: int, weights: str) -> str:
+def round_trip(images: torch.Tensor, angle: float) -> float:
+    """What bilinear resampling alone loses: ||R(-a) R(a) x - x|| / ||x|| over the images."""
+    back = data.rotate(data.rotate(images, float(angle)), -float(angle))
+    return ((back - images).norm() / images.norm()).item()
+
+
+def per_layer_table(results: dict[str, dict[float, list[float]]], images: torch.Tensor, weights: str) -> str:
     blocks = max(len(v) for r in results.values() for v in r.values()) - 1
+    angles = sorted({a for r in results.values() for a in r})
+    trips = ", ".join(f"{a:g}°: {round_trip(images, a):.1e}" for a in angles)
     lines = [f"Per-block invariance error ||v(gx) - v(x)|| / ||v(x)|| of the group-pooled, space-averaged fields "
-             f"on the first {images} MNIST test images ({weights} weights).", "",
+             f"on the first {len(images)} MNIST test images ({weights} weights). For scale, rotating the images by "
+             f"the angle and back (bilinear) changes them by {trips}.", "",
              "| model | angle | " + " | ".join(f"block {b + 1}" for b in range(blocks)) + " | logits |",
              "| --- | ---: |" + " ---: |" * (blocks + 1)]
     for name, r in results.items():
@@ -107,7 +116,7 @@ def main(argv=None) -> dict:
     if args.per_layer:
         results = {name: per_layer(create_model(name, pretrained=True, weights=args.weights), images, args.angles)
                    for name in models_of(args)}
-        publish(f"invariance-layers-{args.weights}", per_layer_table(results, len(images), args.weights),
+        publish(f"invariance-layers-{args.weights}", per_layer_table(results, images, args.weights),
                 args.update)
         return results
     lines = [f"Relative logit change max|f(gx) - f(x)| / max|f(x)| on the first {len(images)} MNIST test images "
