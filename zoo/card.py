@@ -43,10 +43,18 @@ def model_card(config: dict) -> str:
         lines.append("")
     if training:
         lines += ["## Training", "", "| setting | value |", "| --- | --- |"]
-        lines += [f"| {k} | {v} |" for k, v in training.items()]
+        lines += [f"| {k} | {_setting(k, v)} |" for k, v in training.items()]
         lines.append("")
     if config.get("parent"):
         lines += [f"Fine-tuned from `{config['parent']}`.", ""]
     lines += ["## Files", f"`model.safetensors` sha256 `{config['weights_sha256']}`; `config.json` holds the "
               "architecture, input spec, metrics, training recipe and library versions.", ""]
     return "\n".join(lines)
+
+
+def _setting(key: str, value) -> str:
+    """A training setting for the card; a validation curve ([step, accuracy] pairs) as percentages per epoch."""
+    if key.startswith("val_history") and isinstance(value, list):
+        return ", ".join(f"{100 * acc:.2f}%" for _, acc in value)
+    return str(value)
+
