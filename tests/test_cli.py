@@ -116,7 +116,7 @@ def test_every_readme_block_the_commands_write_exists():
 
     text = README.read_text()
     for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune", "invariance-layers-upright",
-                "invariance-layers-rotated"):
+                "invariance-layers-rotated", "verify"):
         assert f"<!-- BEGIN {key} -->" in text and f"<!-- END {key} -->" in text, key
 
 
@@ -166,3 +166,21 @@ def test_per_layer_invariance_is_float_rounding_at_the_groups_angles(digits):
         assert max(result[22.5]) > 1e-3  # bilinear resampling: not exact off the group
     plain = per_layer(built_model("trivial_mnist"), images, [90])[90]
     assert max(plain) > 1e-2
+
+
+def test_verify_reports_the_margins_and_fails_on_a_checkpoint_that_drifted(tmp_path):
+    import json
+    import shutil
+
+    folder = published("trivial_mnist")
+    ok = run("zoo.verify", folder)
+    row = next(line for line in ok.stdout.splitlines() if line.startswith("| trivial_mnist"))
+    escnn, export, tolerance = (float(c) for c in row.split("|")[2:5])
+    assert max(escnn, export) < tolerance / 100  # far inside: the same logits, up to float rounding
+    drifted = tmp_path / "drifted"
+    shutil.copytree(folder, drifted)
+    config = json.loads((drifted / "config.json").read_text())
+    config["self_check"]["logits"][0][0] += 10 * tolerance
+    (drifted / "config.json").write_text(json.dumps(config))
+    failed = run("zoo.verify", drifted, check=False)
+    assert failed.returncode == 1 and f"{drifted}: the loaded model does not reproduce" in failed.stderr

@@ -1,6 +1,7 @@
 """Load checkpoint folders both ways and print how far inside its tolerance each self-check passed.
 
     python -m zoo.verify weights/*/
+    python -m zoo.verify weights/*/ --update      # also writes the table into README.md (block "verify")
 
 For every folder: the largest difference between the logits of the loaded model on the probe digits and the
 logits recorded in its config.json, for the escnn model and the exported one, against the tolerance.
@@ -15,15 +16,17 @@ from .cli import parser
 from .exported import load_exported
 from .files import read_config
 from .probes import self_check
+from .readme import publish
 
 
 def main(argv=None) -> list[dict]:
     p = parser(__doc__)
     p.add_argument("folders", nargs="+")
+    p.add_argument("--update", action="store_true", help="write the table into README.md")
     args = p.parse_args(argv)
     rows = []
-    print("| checkpoint | escnn: max logit diff | export: max logit diff | tolerance | escnn load (s) |")
-    print("| --- | --- | --- | --- | --- |")
+    lines = ["| checkpoint | escnn: max logit diff | export: max logit diff | tolerance | escnn load (s) |",
+             "| --- | --- | --- | --- | --- |"]
     for folder in args.folders:
         config = read_config(folder)
         start = time.perf_counter()
@@ -32,8 +35,10 @@ def main(argv=None) -> list[dict]:
         escnn = self_check(model, config, str(folder), model.in_channels)
         exported = self_check(load_exported(folder), config, str(folder), model.in_channels)
         rows.append({"folder": str(folder), "escnn": escnn, "export": exported, "load_s": seconds})
-        print(f"| {config['preset']}{'' if config.get('weights_tag', 'rotated') == 'rotated' else '-' + config['weights_tag']}"
-              f" | {escnn['max_diff']:.1e} | {exported['max_diff']:.1e} | {escnn['tolerance']:.1e} | {seconds:.2f} |")
+        tag = config.get("weights_tag", "rotated")
+        lines.append(f"| {config['preset']}{'' if tag == 'rotated' else '-' + tag} | {escnn['max_diff']:.1e} "
+                     f"| {exported['max_diff']:.1e} | {escnn['tolerance']:.1e} | {seconds:.2f} |")
+    publish("verify", "\n".join(lines), args.update)
     return rows
 
 
