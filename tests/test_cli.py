@@ -116,7 +116,7 @@ def test_every_readme_block_the_commands_write_exists():
 
     text = README.read_text()
     for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune", "invariance-layers-upright",
-                "invariance-layers-rotated", "verify"):
+                "invariance-layers-rotated", "verify", "recipes"):
         assert f"<!-- BEGIN {key} -->" in text and f"<!-- END {key} -->" in text, key
 
 
@@ -184,3 +184,18 @@ def test_verify_reports_the_margins_and_fails_on_a_checkpoint_that_drifted(tmp_p
     (drifted / "config.json").write_text(json.dumps(config))
     failed = run("zoo.verify", drifted, check=False)
     assert failed.returncode == 1 and f"{drifted}: the loaded model does not reproduce" in failed.stderr
+
+
+def test_recipe_table_shows_every_recorded_run():
+    """experiments/recipes.py renders the validation accuracies that the runs recorded, row for row."""
+    import json
+
+    out = subprocess.run([sys.executable, str(ROOT / "experiments" / "recipes.py")], cwd=ROOT, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True).stdout
+    records = sorted((ROOT / "experiments" / "records").glob("*.json"))
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "%" in line]
+    assert records and len(rows) == len(records)
+    for path in records:
+        record = json.loads(path.read_text())
+        assert any(f"{100 * record['metrics']['val_accuracy']:.2f}%" in r and r.startswith(f"| {record['preset']} ")
+                   for r in rows), path.name

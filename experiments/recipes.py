@@ -1,0 +1,56 @@
+"""The README's table of what each recipe change bought, on the validation split, from the runs' records:
+
+    .venv/bin/python experiments/recipes.py [--update]
+
+Each record in experiments/records/ is the config.json of one training run (its preset, final validation accuracy
+and training recipe, with the validation curve where the run recorded it), kept so that ablations that publish
+no checkpoint stay on record. ``--update`` writes the table into README.md (block ``recipes``).
+"""
+import argparse
+import json
+from pathlib import Path
+
+from zoo.readme import publish
+
+RUNS = Path(__file__).resolve().parent / "records"
+# (record, what changed against the row before it of the same preset)
+ROWS = [
+    ("trivial-round1-10ep", "round 1 (published until round 3)"),
+    ("trivial-ls-ema-10ep", "+ label smoothing 0.1, EMA"),
+    ("trivial-ls-ema-10ep-seed1", "the same, seed 1"),
+    ("trivial-ls-ema-40ep", "40 epochs (published)"),
+    ("c4-round1-10ep", "round 1 (published until round 3)"),
+    ("c4-ema-28ep", "28 epochs, EMA (published)"),
+]
+
+
+def pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def row(record: dict, change: str) -> str:
+    t = record["training"]
+    averaging = t.get("weight_average", "none")  # e.g. "EMA(decay=0.999), published"
+    ema = averaging != "none"
+    decay = averaging.split("decay=")[1].split(")")[0] if ema else "-"
+    last = t["val_history_raw"][-1][1] if ema else record["metrics"]["val_accuracy"]
+    average = record["metrics"]["val_accuracy"] if ema else None
+    smoothing = t.get("loss", "label_smoothing=0.0").split("label_smoothing=")[1].rstrip(")")
+    return (f"| {record['preset']} | {change} | {t['epochs']:g} | {smoothing} | {decay} | "
+            f"{t['seed']} | {pct(last)} | {pct(average)} | {t['wall_time_min']:.0f} min |")
+
+
+def table() -> str:
+    lines = ["| preset | run | epochs | label smoothing | EMA decay | seed | last weights | moving average | "
+             "train time |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, change in ROWS:
+        path = RUNS / f"{name}.json"
+        if path.is_file():
+            lines.append(row(json.loads(path.read_text()), change))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--update", action="store_true", help="write the table into README.md")
+    publish("recipes", table(), p.parse_args().update)
