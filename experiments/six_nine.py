@@ -8,10 +8,9 @@ ones, faster) of the committed weights.
 """
 import argparse
 
-import torch
-
 from zoo import data
 from zoo.exported import load_exported
+from zoo.metrics import predict
 from zoo.registry import list_models, weights_folder
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,8 +28,7 @@ for tag in args.weights or ["upright", "rotated"]:
         model = load_exported(weights_folder(name, tag))
         counts = []
         for x in (images, rotated):
-            with torch.no_grad():
-                predicted = torch.cat([model(x[i:i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+            predicted = predict(model, x)
             wrong = predicted != labels
             six_nine = wrong & (((labels == 6) & (predicted == 9)) | ((labels == 9) & (predicted == 6)))
             counts += [int(wrong.sum()), int(six_nine.sum())]

@@ -8,15 +8,18 @@ from . import data
 
 
 @torch.no_grad()
-def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
-    """Top-1 accuracy in eval mode; the model's train/eval mode is restored afterwards."""
+def predict(model, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Top-1 classes in eval mode, in batches; the model's train/eval mode is restored afterwards."""
     was_training = model.training
     model.eval()
-    correct = 0
-    for i in range(0, len(images), batch_size):
-        correct += (model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum().item()
+    classes = torch.cat([model(images[i:i + batch_size]).argmax(1) for i in range(0, len(images), batch_size)])
     model.train(was_training)
-    return correct / len(images)
+    return classes
+
+
+def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    """Top-1 accuracy in eval mode; the model's train/eval mode is restored afterwards."""
+    return (predict(model, images, batch_size) == labels).sum().item() / len(images)
 
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, angles=data.PROFILE_ANGLES,

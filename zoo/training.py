@@ -98,18 +98,17 @@ class WeightAverage:
     the final ones, fade out quickly. ``swapped_in`` evaluates the model with the averaged weights.
     """
 
-    def __init__(self, model, decay: float, state: dict[str, torch.Tensor] | None = None, updates: int = 0):
-        self.decay, self.updates = decay, updates
-        self.state = state if state is not None else {
-            k: v.float() for k, v in learned_state(model).items() if v.is_floating_point()}
+    def __init__(self, model, decay: float):
+        self.decay, self.updates = decay, 0
+        self.state = {k: v.float() for k, v in learned_state(model).items() if v.is_floating_point()}
 
     @torch.no_grad()
     def update(self, model) -> None:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        current = dict(model.state_dict(keep_vars=False))
+        current = model.state_dict()
         for name, average in self.state.items():
-            average.lerp_(current[name].detach().float(), 1 - decay)
+            average.lerp_(current[name].float(), 1 - decay)
 
     def averaged_state(self, model) -> dict[str, torch.Tensor]:
         """The model's learned state with the averages in place of the floating-point tensors."""
