@@ -21,6 +21,9 @@ ROWS = [
     ("trivial-ls-ema-40ep", "40 epochs (published)"),
     ("c4-round1-10ep", "round 1 (published until round 3)"),
     ("c4-ema-28ep", "28 epochs, EMA (published)"),
+    ("c8-round2-5.5ep", "round 2 (published until round 3)"),
+    ("d4-round2-4.5ep", "round 2 (published until round 3)"),
+    ("so2-round2-4ep", "round 2 (published until round 3)"),
 ]
 
 
