@@ -20,12 +20,14 @@ ROWS = [
     ("trivial-ls-ema-10ep-seed1", "the same, seed 1"),
     ("trivial-ls-ema-40ep", "40 epochs (published)"),
     ("c4-round1-10ep", "round 1 (published until round 3)"),
-    ("c4-ema-28ep", "28 epochs, EMA (published)"),
+    ("c4-ema-28ep", "28 epochs, EMA"),
+    ("c4-ls-ema-28ep", "+ label smoothing 0.1 (published)"),
     ("c8-round2-5.5ep", "round 2 (published until round 3)"),
     ("c8-ls-ema-24ep", "24 epochs, label smoothing, EMA (published)"),
     ("d4-round2-4.5ep", "round 2 (published until round 3)"),
     ("d4-ls-ema-22ep", "22 epochs, label smoothing, EMA (published)"),
     ("so2-round2-4ep", "round 2 (published until round 3)"),
+    ("so2-ls-ema-13ep", "13 epochs, label smoothing, EMA (published)"),
 ]
 
 
