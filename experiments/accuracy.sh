@@ -27,14 +27,23 @@ publish() {  # evaluate and record golden logits for the presets just trained
     .venv/bin/python -m zoo.evaluate "$@" --data-root "$DATA" --weights rotated --update
     .venv/bin/python tests/make_golden.py "$@"
 }
+record() {  # keep a run's recipe and validation curve for the README's recipe table
+    .venv/bin/python experiments/recipes.py --record "weights/$1" "$2" > /dev/null
+}
 (train trivial_mnist --epochs 40 --label-smoothing 0.1 --ema 0.999 --no-bf16) &
 wait
 publish trivial_mnist
+record trivial_mnist trivial-ls-ema-40ep
 (train c8_mnist --epochs 24 --label-smoothing 0.1 --ema 0.999 --bf16) &
 (train d4_mnist --epochs 22 --label-smoothing 0.1 --ema 0.999 --bf16) &
 wait
 publish c8_mnist d4_mnist
+record c8_mnist c8-ls-ema-24ep
+record d4_mnist d4-ls-ema-22ep
 (train c4_mnist --epochs 28 --label-smoothing 0.1 --ema 0.999 --no-bf16) &
 (train so2_mnist --epochs 13 --label-smoothing 0.1 --ema 0.999 --bf16) &
 wait
 publish c4_mnist so2_mnist
+record c4_mnist c4-ls-ema-28ep
+record so2_mnist so2-ls-ema-13ep
+.venv/bin/python experiments/recipes.py --update

@@ -1,15 +1,18 @@
 """The README's table of what each recipe change bought, on the validation split, from the runs' records:
 
     .venv/bin/python experiments/recipes.py [--update]
+    .venv/bin/python experiments/recipes.py --record runs/c4-r3-28/out c4-ls-ema-28ep   # after a training run
 
 Each record in experiments/records/ is the config.json of one training run (its preset, final validation accuracy
 and training recipe, with the validation curve where the run recorded it), kept so that ablations that publish
-no checkpoint stay on record. ``--update`` writes the table into README.md (block ``recipes``).
+no checkpoint stay on record. ``--record FOLDER NAME`` writes one from a checkpoint folder; a new record also
+needs its row in ``ROWS``. ``--update`` writes the table into README.md (block ``recipes``).
 """
 import argparse
 import json
 from pathlib import Path
 
+from zoo.files import read_config, write_text
 from zoo.readme import publish
 
 RUNS = Path(__file__).resolve().parent / "records"
@@ -55,7 +58,22 @@ def table() -> str:
     return "\n".join(lines)
 
 
+def record(folder: str | Path, name: str, into: Path = RUNS) -> Path:
+    """Write the record ``<into>/<name>.json`` of the training run whose checkpoint folder is ``folder``."""
+    config = read_config(folder)
+    kept = {"preset": config["preset"], "weights_tag": config["weights_tag"],
+            "metrics": {"val_accuracy": config["metrics"]["val_accuracy"]}, "training": config["training"]}
+    path = into / f"{name}.json"
+    write_text(path, json.dumps(kept, indent=2) + "\n")
+    return path
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--update", action="store_true", help="write the table into README.md")
-    publish("recipes", table(), p.parse_args().update)
+    p.add_argument("--record", nargs=2, metavar=("FOLDER", "NAME"),
+                   help="write experiments/records/NAME.json from the checkpoint folder FOLDER, then print the table")
+    args = p.parse_args()
+    if args.record:
+        print(f"wrote {record(*args.record)}")
+    publish("recipes", table(), args.update)

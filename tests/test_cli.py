@@ -199,3 +199,19 @@ def test_recipe_table_shows_every_recorded_run():
         record = json.loads(path.read_text())
         assert any(f"{100 * record['metrics']['val_accuracy']:.2f}%" in r and r.startswith(f"| {record['preset']} ")
                    for r in rows), path.name
+
+
+@pytest.mark.parametrize("preset, name", [("c4_mnist", "c4-ls-ema-28ep"), ("so2_mnist", "so2-ls-ema-13ep")])
+def test_recipe_record_of_a_published_run_is_written_from_its_checkpoint(preset, name, tmp_path):
+    """experiments/recipes.py --record rebuilds the committed record of a published run from its checkpoint folder."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("recipes", ROOT / "experiments" / "recipes.py")
+    recipes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipes)
+    written = recipes.record(ROOT / "weights" / preset, name, into=tmp_path)
+    assert written == tmp_path / f"{name}.json"
+    assert written.read_text() == (ROOT / "experiments" / "records" / f"{name}.json").read_text()
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        recipes.record(tmp_path, "missing", into=tmp_path)
+    assert not (tmp_path / "missing.json").exists()
