@@ -2,4 +2,4 @@
 # escnn is not listed: export=True never imports it; the escnn model says how to install it if it is missing
 dependencies = ["torch", "safetensors"]
 
-from zoo.hub import c4_mnist, c8_mnist, d4_mnist, so2_mnist, trivial_mnist  # noqa: E402,F401
+from zoo.hub import c4_mnist, c8_mnist, c8_wide_mnist, d4_mnist, so2_mnist, trivial_mnist  # noqa: E402,F401

@@ -18,6 +18,8 @@
 #     session after 1,000 steps and continued with --resume, which its recorded command shows)
 #   d4_mnist: 22 epochs, label smoothing 0.1, EMA 0.999, bfloat16 (122.0 minutes)
 #   so2_mnist: 13 epochs, label smoothing 0.1, EMA 0.999, bfloat16 (99.5 minutes)
+#   c8_wide_mnist (capacity, round 4): the width rule at 1.5 times the widths (144k parameters) with c8's
+#     recipe, alone on both cores (--threads 2; 126.3 minutes)
 # plus, for the seed spread, the ablation again with --seed 1 (runs/trivial-ls-ema-10-seed1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,4 +48,7 @@ wait
 publish c4_mnist so2_mnist
 record c4_mnist c4-ls-ema-28ep
 record so2_mnist so2-ls-ema-13ep
+train c8_wide_mnist --epochs 24 --label-smoothing 0.1 --ema 0.999 --bf16 --threads 2
+publish c8_wide_mnist
+record c8_wide_mnist c8-wide-ls-ema-24ep
 .venv/bin/python experiments/recipes.py --update

@@ -27,6 +27,7 @@ ROWS = [
     ("c4-ls-ema-28ep", "+ label smoothing 0.1 (published)"),
     ("c8-round2-5.5ep", "round 2 (published until round 3)"),
     ("c8-ls-ema-24ep", "24 epochs, label smoothing, EMA (published)"),
+    ("c8-wide-ls-ema-24ep", "the same at 1.5 times the widths (published)"),
     ("d4-round2-4.5ep", "round 2 (published until round 3)"),
     ("d4-ls-ema-22ep", "22 epochs, label smoothing, EMA (published)"),
     ("so2-round2-4ep", "round 2 (published until round 3)"),

@@ -12,8 +12,23 @@ FLIP = lambda x: torch.flip(x, (3,))  # noqa: E731
 EXACT = {"trivial": [], "c4": [ROT90], "c8": [ROT90], "d4": [ROT90, FLIP], "so2": [ROT90]}
 
 
-def test_registry_lists_the_five_presets():
-    assert list_models() == ["c4_mnist", "c8_mnist", "d4_mnist", "so2_mnist", "trivial_mnist"]
+def test_registry_lists_the_presets():
+    assert list_models() == ["c4_mnist", "c8_mnist", "c8_wide_mnist", "d4_mnist", "so2_mnist", "trivial_mnist"]
+
+
+def test_wide_preset_is_the_width_rule_at_one_and_a_half():
+    narrow, wide = create_model("c8_mnist").arch, create_model("c8_wide_mnist").arch
+    assert wide["widths"] == [round(1.5 * w) for w in narrow["widths"]]
+    assert {k: v for k, v in wide.items() if k != "widths"} == {k: v for k, v in narrow.items() if k != "widths"}
+
+
+def test_published_models_lists_only_presets_with_weights_for_the_tag():
+    from zoo.registry import published_models, weights_folder
+
+    assert published_models("rotated") == list_models()  # every preset ships rotated weights (test_weights)
+    upright = published_models("upright")
+    assert "c8_mnist" in upright and "c8_wide_mnist" not in upright  # the wide preset: rotated MNIST only
+    assert all((weights_folder(n, "upright") / "model.safetensors").is_file() for n in upright)
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -45,8 +45,9 @@ def test_schema(folder):
     assert config["preset"] in card and config["weights_sha256"] in card
     assert f"{100 * config['metrics']['test_rotated_accuracy']:.2f}" in card or \
         str(config["metrics"]["test_rotated_accuracy"]) in card
-    # format 2 stores expanded filters, |G| times the coefficients (c8: 4 MB); this guard keeps growth visible
-    assert (folder / "model.safetensors").stat().st_size < 5_000_000
+    # format 2 stores expanded filters, |G| times the coefficients (c8: 4 MB, c8_wide: 9 MB); this guard keeps
+    # growth visible
+    assert (folder / "model.safetensors").stat().st_size < 10_000_000
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])

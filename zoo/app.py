@@ -20,13 +20,13 @@ import torch
 from .cli import parser, positive_int
 from .data import rotate
 from .probes import embedded_digits
-from .registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models
+from .registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, published_models
 
 TURN = torch.arange(0, 360, 15, dtype=torch.float64)  # the 24 angles of the curve
 EXAMPLES = [str(d) for d in range(10)] + ["6 or 9? (the 6, turned upside down)"]
 SIX_OR_NINE = EXAMPLES[-1]
-SHORT = {"trivial_mnist": "plain CNN", "c4_mnist": "C4", "c8_mnist": "C8", "d4_mnist": "D4 (then C4)",
-         "so2_mnist": "SO(2)"}
+SHORT = {"trivial_mnist": "plain CNN", "c4_mnist": "C4", "c8_mnist": "C8", "c8_wide_mnist": "C8, 1.5x wide",
+         "d4_mnist": "D4 (then C4)", "so2_mnist": "SO(2)"}
 
 
 class InputError(ValueError):
@@ -42,7 +42,8 @@ def models(weights: str = DEFAULT_TAG) -> dict[str, torch.nn.Module]:
 
 @lru_cache(maxsize=None)
 def _models(weights: str) -> dict[str, torch.nn.Module]:
-    return {name: create_model(name, pretrained=True, weights=weights, export=True) for name in list_models()}
+    return {name: create_model(name, pretrained=True, weights=weights, export=True)
+            for name in published_models(weights)}
 
 
 def example_digit(choice: str) -> tuple[torch.Tensor, int]:

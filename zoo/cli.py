@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Callable
 
-from .registry import DEFAULT_TAG, WEIGHT_TAGS, list_models
+from .registry import DEFAULT_TAG, WEIGHT_TAGS, list_models, published_models
 
 
 def run(main: Callable[[], object]) -> None:
@@ -64,7 +64,8 @@ def model_name(text: str) -> str:
 
 def add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="*", type=model_name, metavar="MODEL",
-                   help=f"presets (default: all of {', '.join(list_models())})")
+                   help=f"presets, any of {', '.join(list_models())} (default: every one published "
+                   "for the weights tag)")
 
 
 def add_preset(p: argparse.ArgumentParser) -> None:
@@ -93,4 +94,5 @@ def apply_threads(args: argparse.Namespace) -> None:
 
 
 def models_of(args: argparse.Namespace) -> list[str]:
-    return list(args.models) or list_models()
+    """The presets named on the command line, or every preset published for ``--weights`` (if the tool has it)."""
+    return list(args.models) or published_models(getattr(args, "weights", DEFAULT_TAG))

@@ -21,5 +21,6 @@ def _entry(name: str):
 trivial_mnist = _entry("trivial_mnist")
 c4_mnist = _entry("c4_mnist")
 c8_mnist = _entry("c8_mnist")
+c8_wide_mnist = _entry("c8_wide_mnist")
 d4_mnist = _entry("d4_mnist")
 so2_mnist = _entry("so2_mnist")
