@@ -27,7 +27,7 @@ def test_bad_images(bad, error, message, exported):
 
 
 def test_unknown_name_lists_known_names():
-    with pytest.raises(ValueError, match="known models: c4_mnist, c8_mnist, d4_mnist, so2_mnist, trivial_mnist"):
+    with pytest.raises(ValueError, match="known models: c4_mnist, c8_mnist, c8_wide_mnist, d4_mnist, so2_mnist, trivial_mnist"):
         create_model("c16_mnist")
 
 
