@@ -47,7 +47,7 @@ def draw(results: dict[str, torch.Tensor], images: torch.Tensor, labels: torch.T
         ax.set_xticks([j * tile + tile / 2 for j in range(len(angles))], [f"{a:g}°" for a in angles], fontsize=5)
         ax.set_yticks([])
     fig.suptitle("Genuine MNIST test digits rotated; red: wrong (with the predicted class)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))  # leave the suptitle its own band above the panel titles
     fig.savefig(out, dpi=150)
     plt.close(fig)
 
