@@ -145,3 +145,21 @@ def test_d4_loads_alike_under_other_blas_kernels(digits):
     if spread < 1e-3:
         pytest.skip("this CPU's OpenBLAS gave one D4 basis for every kernel type; the mixed-basis tests cover it")
     assert spread > 1e-2  # different bases (coefficients), one function (logits)
+
+
+def test_d4_builds_and_loads_next_to_a_scikit_learn_that_refuses_escnn(digits, tmp_path):
+    """With scikit-learn installed, escnn would take its randomized_svd for the D4 basis; a recent scikit-learn
+    refuses escnn's np.matrix (seen on a GPU machine), so the zoo keeps escnn on scipy's SVD."""
+    extmath = tmp_path / "sklearn" / "utils" / "extmath.py"
+    extmath.parent.mkdir(parents=True)
+    (tmp_path / "sklearn" / "__init__.py").write_text("")
+    (extmath.parent / "__init__.py").write_text("")
+    extmath.write_text("def randomized_svd(*args, **kwargs):\n"
+                       "    raise TypeError('np.matrix is not supported. Please convert to a numpy array')\n")
+    folder = published("d4_mnist")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    out = subprocess.run([sys.executable, "-c", _SUBPROCESS, str(folder)], capture_output=True, text=True, env=env,
+                         cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert_close(torch.tensor(json.loads(out.stdout.strip().splitlines()[-1])["logits"]),
+                 load_checkpoint(folder)(digits[0]).detach())

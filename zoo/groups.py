@@ -12,8 +12,15 @@ from typing import Callable
 import torch
 from escnn import gspaces
 from escnn import nn as enn
+from escnn.group import _numerical
 
 from .layers import GroupMaxPool, fourier_elu
+
+# escnn finds the dihedral groups' Clebsch-Gordan coefficients as a null space by SVD, and takes scikit-learn's
+# randomized_svd over scipy's SVD whenever scikit-learn is installed: a random basis (random_state=None), and
+# refused outright by recent scikit-learn ("np.matrix is not supported"), so that d4_mnist could not be built
+# next to it. The zoo always takes scipy's SVD, whatever else is installed.
+_numerical.randomized_svd = None
 
 
 class IIDBatchNorm(enn.IIDBatchNorm2d):
