@@ -148,3 +148,16 @@ def test_reset_classifier_and_num_classes(name):
 def test_rgb_input():
     model = create_model("c4_mnist", in_channels=3)
     assert model(torch.rand(2, 3, 28, 28)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", [n for n in list_models() if n != "trivial_mnist"])
+def test_moving_one_model_leaves_another_alone(name):
+    """escnn caches basis modules and hands them to every layer built with the same basis: unless the zoo's layers
+    sample their own, model.to("cuda") or .double() on one model moves the bases of every other model too."""
+    images = torch.rand(2, 1, 28, 28)
+    first, second = create_model(name).eval(), create_model(name).eval()
+    before = second(images)
+    first.double()  # (what .to("cuda") does, as far as sharing goes, on a machine without a GPU)
+    assert all(p.dtype == torch.float32 for p in second.state_dict().values() if p.is_floating_point())
+    second.train().eval()  # rebuild the expanded filters from the bases
+    assert_close(second(images), before)

@@ -95,8 +95,10 @@ class EquivariantCNN(nn.Module):
             activation = layer_group.activation(gspace, layer_group.num_fields(width, fibre_dim),
                                                 so2_max_frequency, so2_grid_size)
             out_type = activation.in_type
+            # recompute: the layer samples its own basis. escnn otherwise hands every model the same cached
+            # basis modules, so model.to("cuda") or .double() on one model would move another model's bases too.
             layers += [enn.R2Conv(field_type, out_type, kernel_size, padding=kernel_size // 2, bias=False,
-                                  initialize=initialize),
+                                  initialize=initialize, recompute=True),
                        layer_group.batch_norm(out_type), activation]
             if i in pool_after:
                 layers.append(ChannelwiseOp(out_type, BlurPool2d()))

@@ -36,7 +36,8 @@ def adapt_in_channels(model: EquivariantCNN, in_channels: int) -> None:
     old = model.features[0]
     target = conv_filter(old).sum(dim=1, keepdim=True).repeat(1, in_channels, 1, 1) / in_channels
     in_type = enn.FieldType(model.gspace, [model.gspace.trivial_repr] * in_channels)
-    new = enn.R2Conv(in_type, old.out_type, old.kernel_size, padding=old.padding, bias=False, initialize=False)
+    new = enn.R2Conv(in_type, old.out_type, old.kernel_size, padding=old.padding, bias=False, initialize=False,
+                     recompute=True)  # its own basis modules, as in zoo.model
     load_conv_filter(new, target, "first layer")
     model.features._modules[next(iter(model.features._modules))] = new
     model.features.in_type = in_type
