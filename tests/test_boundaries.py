@@ -46,6 +46,8 @@ def test_importing_the_model_does_not_import_huggingface_hub():
     (["c4_mnist", "--checkpoint-every", "0"], "expected a positive whole number, got 0"),
     (["c4_mnist", "--epochs", "-1"], "expected a positive number"),
     (["c16_mnist"], "unknown model 'c16_mnist'"),
+    (["c4_mnist", "--device", "tpu"], "expected cpu, cuda or cuda:N, got 'tpu'"),
+    (["c4_mnist", "--device", "cuda:64"], "CUDA GPUs visible to torch; train with --device cpu"),
 ])
 def test_train_rejects_bad_arguments_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

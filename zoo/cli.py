@@ -56,6 +56,22 @@ def unit_interval(text: str) -> float:
     return value
 
 
+def device_name(text: str) -> str:
+    """A torch device to train on: cpu, or cuda / cuda:N where such a GPU is visible."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"{text}: this machine has {torch.cuda.device_count()} CUDA GPUs visible "
+                                         "to torch; train with --device cpu")
+    return text
+
+
 def model_name(text: str) -> str:
     if text not in list_models():
         raise argparse.ArgumentTypeError(f"unknown model {text!r}; known models: {', '.join(list_models())}")

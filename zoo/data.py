@@ -45,7 +45,7 @@ def load_mnist(root: str | Path, train: bool, download: bool = False) -> tuple[t
 def rotate(images: torch.Tensor, degrees: torch.Tensor | float) -> torch.Tensor:
     """Rotate each image counter-clockwise by its angle in degrees, about its centre (bilinear, zero padding)."""
     n = images.shape[0]
-    theta = torch.as_tensor(degrees, dtype=torch.float64).expand(n) * (math.pi / 180)
+    theta = torch.as_tensor(degrees, dtype=torch.float64, device=images.device).expand(n) * (math.pi / 180)
     cos, sin = torch.cos(theta), torch.sin(theta)
     # affine_grid maps output coordinates to input coordinates: the inverse rotation.
     # (y points down in image coordinates, so this matrix turns the picture counter-clockwise on screen.)

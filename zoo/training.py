@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from . import data
 from .checkpoint import learned_state, load_learned_state
-from .cli import add_threads, positive_float, positive_int, unit_interval
+from .cli import add_threads, device_name, positive_float, positive_int, unit_interval
 from .files import atomic_write
 from .metrics import accuracy
 from .precision import choose_precision
@@ -77,6 +77,9 @@ def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast (default: where the CPU has native bfloat16 and a timed step is faster)")
     add_threads(p)
+    p.add_argument("--device", type=device_name, default="cpu",
+                   help="where to train: cpu, or cuda / cuda:N for a GPU (default: cpu); the published checkpoint "
+                   "is written from the CPU either way")
     p.add_argument("--run-dir", default=None, help="where resume checkpoints go")
     p.add_argument("--checkpoint-every", type=positive_int, default=defaults.checkpoint_every,
                    help="steps between resume checkpoints")
@@ -135,6 +138,7 @@ def save_resume(path: Path, model, optimizer, scheduler, state: dict, average: W
     for idx, slots in opt_state["state"].items():
         for slot, value in slots.items():
             tensors[f"optim.{idx}.{slot}"] = value.detach().contiguous().clone()
+    tensors = {k: v.cpu() for k, v in tensors.items()}  # the run may train on a GPU
     meta = {"state": json.dumps(state), "param_groups": json.dumps(opt_state["param_groups"]),
             "scheduler": json.dumps(scheduler.state_dict())}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
@@ -149,7 +153,8 @@ def load_resume(path: Path, model, optimizer, scheduler, average: WeightAverage 
     load_learned_state(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, str(path))
     saved = json.loads(meta["state"])
     if average is not None:
-        average.state = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+        device = next(iter(average.state.values())).device
+        average.state = {k[4:]: v.to(device) for k, v in tensors.items() if k.startswith("ema.")}
         average.updates = saved.pop("ema_updates")
     opt_state: dict = {"state": {}, "param_groups": json.loads(meta["param_groups"])}
     for key, value in tensors.items():
@@ -198,13 +203,15 @@ def setup_processes(threads: int | None, batch_size: int, seed: int) -> tuple[in
 
 def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_images: torch.Tensor,
         val_labels: torch.Tensor, config: TrainConfig, run_dir: Path, desc: str, resume: bool = False,
-        progress: bool = True, identity: dict | None = None) -> dict:
+        progress: bool = True, identity: dict | None = None, device: str = "cpu") -> dict:
     """Train ``model`` in place (AdamW, one-cycle), resumable and data-parallel; returns the run's state.
 
     Only parameters with ``requires_grad`` are optimised. Validation accuracy is measured after every epoch.
     ``identity`` (e.g. the preset and data sizes) is recorded with the resume checkpoint and must match on resume.
+    ``device``: where the steps run (the images move there); the model comes back on the CPU either way.
     """
     identity = identity or {}
+    device = torch.device(device)
     world, rank = int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("RANK", 0))
     steps_per_epoch = len(train_images) // config.batch_size
     if steps_per_epoch == 0:
@@ -220,12 +227,17 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
         check_resumable(saved, config, identity, total_steps, resume_path)
     if saved is not None:
         bf16, precision = saved["config"]["bf16"], saved["precision"]
+    elif config.bf16 is None and device.type != "cpu":
+        bf16, precision = False, f"auto: float32 on {device.type} (the bfloat16 timing is for CPUs)"
     elif config.bf16 is None:
         probe = train_images[:config.batch_size // world]
         bf16, precision = choose_precision(model, probe, train_labels[:len(probe)])
     else:
         bf16, precision = config.bf16, f"chosen: {'bfloat16' if config.bf16 else 'float32'}"
     config = dataclasses.replace(config, bf16=bf16)
+    model.to(device)
+    train_images, train_labels = train_images.to(device), train_labels.to(device)
+    val_images, val_labels = val_images.to(device), val_labels.to(device)
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
@@ -238,6 +250,7 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
         state["val_history_raw"] = []  # the trained weights themselves; val_history is the published average
     if saved is not None:
         state = load_resume(resume_path, model, optimizer, scheduler, average)
+    state["device"] = describe_device(device)
     ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     model.train()
 
@@ -256,7 +269,7 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
             x, y = train_images[batch], train_labels[batch]
             if config.augment == "rotate":
                 x = data.rotate(x, angles[batch])
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
                 loss = F.cross_entropy(ddp_model(x), y, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -267,8 +280,9 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
             state["step"] += 1
             state["images_seen"] += config.batch_size
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", img_s=f"{config.batch_size / (time.perf_counter() - t0):.0f}",
-                            epoch=epoch)
+            if not bar.disable:  # (loss.item() waits for the step: only when someone watches)
+                bar.set_postfix(loss=f"{loss.item():.3f}", epoch=epoch,
+                                img_s=f"{config.batch_size / (time.perf_counter() - t0):.0f}")
             last = state["step"] == total_steps
             if state["step"] % config.checkpoint_every == 0 or b == steps_per_epoch - 1 or last:
                 state["wall_time_s"] += time.perf_counter() - started
@@ -305,8 +319,14 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
         atomic_write(run_dir / f"final-rank{rank}.safetensors", lambda tmp: save_file(final, tmp))
     if average is not None:  # publish the average
         load_learned_state(model, average.averaged_state(model), "the weight average")
+    model.to("cpu")
     model.eval()
     return state
+
+
+def describe_device(device: torch.device) -> str:
+    """'cpu', or e.g. 'cuda (NVIDIA H100 80GB HBM3)'."""
+    return f"{device.type} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type
 
 
 def machine() -> str:
@@ -338,7 +358,7 @@ def recipe(state: dict, dataset: str, argv, module: str = "zoo.train") -> dict:
         "threads_per_process": torch.get_num_threads(),
         "wall_time_min": round(state["wall_time_s"] / 60, 2),
         "images_per_s": round(state["images_seen"] / max(state["wall_time_s"], 1e-9), 1),
-        "machine": machine(),
+        "machine": machine(), "device": state.get("device", "cpu"),
         "val_history": state["val_history"],
         **({"val_history_raw": state["val_history_raw"]} if "val_history_raw" in state else {}),
         "command": f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -1,0 +1,50 @@
+"""On a CUDA GPU: published checkpoints give the CPU's logits, and training with --device cuda writes a checkpoint
+that loads on the CPU, resumable after kill -9. Skipped where torch sees no GPU (CI has none); run on a GPU
+machine with ``python -m pytest tests/test_gpu.py``."""
+import pytest
+import torch
+
+from conftest import assert_close
+from test_train import train
+from zoo import create_model
+from zoo.checkpoint import load_checkpoint
+from zoo.files import read_config
+from zoo.probes import probe_images
+from zoo.registry import published_models
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU here")
+
+
+@pytest.fixture(autouse=True)
+def full_float32():
+    """TF32 (10-bit mantissas in convolutions) would add errors of 1e-3 to the comparison."""
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
+@pytest.mark.parametrize("name", published_models("rotated"))
+@torch.no_grad()
+def test_published_checkpoint_gives_the_cpu_logits_on_the_gpu(name):
+    model, images = create_model(name, pretrained=True), probe_images()
+    on_cpu = model(images)
+    on_gpu = model.to("cuda")(images.to("cuda")).cpu()
+    assert_close(on_gpu, on_cpu)
+
+
+def test_training_on_the_gpu_publishes_a_cpu_checkpoint_and_resumes(mnist_root, tmp_path):
+    gpu = ["--device", "cuda", "--ema", "0.9"]
+    straight = train(mnist_root, tmp_path, "straight", extra=gpu)
+    assert straight.returncode == 0, straight.stderr
+    killed = train(mnist_root, tmp_path, "killed", extra=gpu, env={"ZOO_KILL_AT_STEP": "14"})
+    assert killed.returncode == -9, killed.stderr
+    assert not (tmp_path / "killed" / "out").exists()
+    resumed = train(mnist_root, tmp_path, "killed", extra=[*gpu, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr
+    for run in ("straight", "killed"):
+        config = read_config(tmp_path / run / "out")
+        assert config["training"]["device"] == f"cuda ({torch.cuda.get_device_name()})"
+        assert [s for s, _ in config["training"]["val_history"]] == [10, 20]  # 640 images, batches of 64, 2 epochs
+        model = load_checkpoint(tmp_path / run / "out")  # self-checked against the logits recorded at save time
+        assert all(p.device.type == "cpu" for p in model.parameters())
