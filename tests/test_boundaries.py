@@ -175,6 +175,15 @@ def test_recipe_records_the_schedule_the_run_used(tmp_path):
     assert written["bf16_autocast"] is False and written["precision"] == "chosen: float32"
     json.dumps(written)  # config.json can hold it
     assert Path(tmp_path / "resume.safetensors").is_file()
+    assert written["device"] == "cpu"
+
+
+def test_trained_on_names_the_gpu_or_counts_the_cpu_threads():
+    from zoo.training import trained_on
+
+    assert trained_on({"device": "cuda (NVIDIA H100 80GB HBM3)", "threads_per_process": 2}) == "NVIDIA H100 80GB HBM3"
+    assert trained_on({"device": "cpu", "threads_per_process": 1, "processes": 2}) == "2 CPU threads"
+    assert trained_on({"threads_per_process": 1}) == "1 CPU thread"  # recorded before runs named their device
 
 
 def test_weight_average_is_the_warmed_up_exponential_average(tmp_path):

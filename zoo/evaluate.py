@@ -20,6 +20,7 @@ from .cli import add_data, add_models, add_threads, add_weights, apply_threads, 
 from .metrics import evaluate
 from .readme import README, update_readme
 from .registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, weights_folder
+from .training import trained_on
 
 
 def results_table(results: dict[str, dict], baseline: dict[str, dict] | None = None) -> str:
@@ -37,7 +38,8 @@ def results_table(results: dict[str, dict], baseline: dict[str, dict] | None = N
             other = baseline.get(name)
             row += (f"{100 * (other['test_rotated_accuracy'] - r['test_rotated_accuracy']):.2f} | "
                     if other else "? | ")
-        rows.append(row + f"{r.get('epochs', '?')} | {r.get('train_min', '?')} min |")
+        where = f" on {r['trained_on']}" if "trained_on" in r else ""  # (results saved before it was recorded)
+        rows.append(row + f"{r.get('epochs', '?')} | {r.get('train_min', '?')} min{where} |")
     return "\n".join(rows)
 
 
@@ -102,6 +104,7 @@ def main(argv=None) -> dict[str, dict]:
         training = model.meta.get("training", {})
         results[name] = {**metrics, "num_params": model.meta["num_params"], "mflops": model.meta["mflops_28x28"],
                          "epochs": training.get("epochs"), "train_min": training.get("wall_time_min"),
+                         "trained_on": trained_on(training),
                          "test_images": len(images), "eval_seconds": round(time.perf_counter() - started, 1)}
         print(f"{name:<15} upright {100 * metrics['test_upright_accuracy']:.2f}%  rotated "
               f"{100 * metrics['test_rotated_accuracy']:.2f}%  angles {100 * metrics['profile_min_accuracy']:.2f}"

@@ -329,6 +329,15 @@ def describe_device(device: torch.device) -> str:
     return f"{device.type} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type
 
 
+def trained_on(training: dict) -> str:
+    """Where a recorded run (config.json's "training") trained, in a few words: the GPU, or 'N CPU threads'."""
+    device = training.get("device", "cpu")  # runs from before the key existed trained on the CPU
+    if device != "cpu":
+        return device.split("(", 1)[1].rstrip(")") if "(" in device else device
+    threads = training.get("threads_per_process", 1) * training.get("processes", 1)
+    return f"{threads} CPU thread{'s' if threads > 1 else ''}"
+
+
 def machine() -> str:
     """What ran the training, e.g. 'Intel(R) Xeon(R) ... (x86_64), 2 CPUs, torch 2.x, no GPU'."""
     cpu = platform.processor() or platform.machine()
