@@ -14,6 +14,7 @@ from pathlib import Path
 
 from zoo.files import read_config, write_text
 from zoo.readme import publish
+from zoo.training import trained_on
 
 RUNS = Path(__file__).resolve().parent / "records"
 # (record, what changed against the row before it of the same preset)
@@ -27,7 +28,11 @@ ROWS = [
     ("c4-ls-ema-28ep", "+ label smoothing 0.1 (published)"),
     ("c8-round2-5.5ep", "round 2 (published until round 3)"),
     ("c8-ls-ema-24ep", "24 epochs, label smoothing, EMA (published)"),
-    ("c8-wide-ls-ema-24ep", "the same at 1.5 times the widths (published)"),
+    ("c8-wide-ls-ema-24ep", "the same at 1.5 times the widths (published until round 5)"),
+    ("c8-wide-gpu-54ep", "54 epochs, on a GPU"),
+    ("c8-wide-gpu-54ep-seed1", "the same, seed 1"),
+    ("c8-wide-gpu-54ep-wd1e-2", "54 epochs, weight decay 0.01 (not 1e-4)"),
+    ("c8-wide-gpu-54ep-lr6e-3", "54 epochs, peak learning rate 6e-3 (not 3e-3; published)"),
     ("d4-round2-4.5ep", "round 2 (published until round 3)"),
     ("d4-ls-ema-22ep", "22 epochs, label smoothing, EMA (published)"),
     ("so2-round2-4ep", "round 2 (published until round 3)"),
@@ -48,12 +53,12 @@ def row(record: dict, change: str) -> str:
     average = record["metrics"]["val_accuracy"] if ema else None
     smoothing = t.get("loss", "label_smoothing=0.0").split("label_smoothing=")[1].rstrip(")")
     return (f"| {record['preset']} | {change} | {t['epochs']:g} | {smoothing} | {decay} | "
-            f"{t['seed']} | {pct(last)} | {pct(average)} | {t['wall_time_min']:.0f} min |")
+            f"{t['seed']} | {pct(last)} | {pct(average)} | {t['wall_time_min']:.0f} min | {trained_on(t)} |")
 
 
 def table() -> str:
     lines = ["| preset | run | epochs | label smoothing | EMA decay | seed | last weights | moving average | "
-             "train time |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "train time | trained on |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for name, change in ROWS:  # a row whose record is missing is an error, not a silently shorter table
         lines.append(row(json.loads((RUNS / f"{name}.json").read_text()), change))
     return "\n".join(lines)
