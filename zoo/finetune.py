@@ -173,7 +173,8 @@ def main(argv=None) -> Path:
     name = Path(args.data).name if args.data else args.dataset
     run_dir = Path(args.run_dir or f"runs/finetune/{args.preset}-{name}-{args.mode}")
     state = fit(model, train_images, train_labels, val_images, val_labels, config, run_dir,
-                desc=f"{args.preset} {args.mode} on {name}", resume=args.resume, progress=not args.no_progress, device=args.device,
+                desc=f"{args.preset} {args.mode} on {name}", resume=args.resume, progress=not args.no_progress,
+                device=args.device,
                 identity={"preset": args.preset, "mode": args.mode, "data": name, "train_images": len(train_idx),
                           "trainable_blocks": args.trainable_blocks or 0})
 

@@ -52,7 +52,8 @@ def main(argv=None) -> Path:
     model = create_model(args.preset, pretrained=False)
     run_dir = Path(args.run_dir or f"runs/{args.preset}-{args.weights}")
     state = fit(model, images[train_idx], labels[train_idx], val_images, labels[val_idx], config, run_dir,
-                desc=f"{args.preset} ({args.weights})", resume=args.resume, progress=not args.no_progress, device=args.device,
+                desc=f"{args.preset} ({args.weights})", resume=args.resume, progress=not args.no_progress,
+                device=args.device,
                 identity={"preset": args.preset, "train_images": len(train_idx), "val_images": len(val_idx)})
 
     out = Path(args.out) if args.out else weights_folder(args.preset, args.weights)
