@@ -51,6 +51,10 @@ record so2_mnist so2-ls-ema-13ep
 train c8_wide_mnist --epochs 24 --label-smoothing 0.1 --ema 0.999 --bf16 --threads 2
 publish c8_wide_mnist
 record c8_wide_mnist c8-wide-ls-ema-24ep
+# round 5 on the CPU, validation only (c4 keeps its weights): c4's published recipe at round 5's peak learning rate
+#   .venv/bin/python -m zoo.train c4_mnist --data-root "$DATA" --epochs 28 --label-smoothing 0.1 --ema 0.999 --no-bf16 \
+#       --lr 0.006 --threads 2 --run-dir runs/c4-lr6e-3-28 --out runs/c4-lr6e-3-28/out --no-progress
+#   .venv/bin/python experiments/recipes.py --record runs/c4-lr6e-3-28/out c4-ls-ema-28ep-lr6e-3
 # round 5, on a CUDA GPU (an H100: the four runs side by side, 13.9 min each); the best on validation is published
 gpu() {
     .venv/bin/python -m zoo.train c8_wide_mnist --data-root "$DATA" --device cuda --no-bf16 --threads 2 --no-progress \

@@ -26,6 +26,7 @@ ROWS = [
     ("c4-round1-10ep", "round 1 (published until round 3)"),
     ("c4-ema-28ep", "28 epochs, EMA"),
     ("c4-ls-ema-28ep", "+ label smoothing 0.1 (published)"),
+    ("c4-ls-ema-28ep-lr6e-3", "the same, peak learning rate 6e-3 (not 3e-3)"),
     ("c8-round2-5.5ep", "round 2 (published until round 3)"),
     ("c8-ls-ema-24ep", "24 epochs, label smoothing, EMA (published)"),
     ("c8-wide-ls-ema-24ep", "the same at 1.5 times the widths (published until round 5)"),
