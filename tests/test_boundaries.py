@@ -48,6 +48,9 @@ def test_importing_the_model_does_not_import_huggingface_hub():
     (["c16_mnist"], "unknown model 'c16_mnist'"),
     (["c4_mnist", "--device", "tpu"], "expected cpu, cuda or cuda:N, got 'tpu'"),
     (["c4_mnist", "--device", "cuda:64"], "CUDA GPUs visible to torch; train with --device cpu"),
+    (["c4_mnist", "--widths", "32,0,64"], "expected comma-separated positive integers, got '32,0,64'"),
+    (["c4_mnist", "--translate", "-1"], "expected a finite number >= 0, got -1.0"),
+    (["c4_mnist", "--scale", "1"], "expected a number in [0, 1), got 1.0"),
 ])
 def test_train_rejects_bad_arguments_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -178,6 +181,32 @@ def test_recipe_records_the_schedule_the_run_used(tmp_path):
     assert written["device"] == "cpu"
 
 
+def test_jitter_needs_the_rotation_augmentation_and_is_recorded():
+    from zoo.training import augmentation
+
+    with pytest.raises(ValueError, match="use them with --augment rotate"):
+        TrainConfig(augment="none", translate=2)
+    assert augmentation(TrainConfig()) == "uniform random rotation in [0, 360) per image and epoch"
+    assert augmentation(TrainConfig(translate=2, scale=0.1)) == ("uniform random rotation in [0, 360) per image "
+                                                                "and epoch, shift uniform in [-2, 2] pixels per "
+                                                                "axis, scale uniform in [0.9, 1.1]")
+
+
+def test_jitter_leaves_the_epoch_plan_alone_and_stays_in_range():
+    """Runs without jitter see the batches and angles they saw before the option existed."""
+    from zoo.training import epoch_jitter, epoch_plan
+
+    order, angles = epoch_plan(3, 5, 1000)
+    g = torch.Generator().manual_seed(3 * 100003 + 5)  # the plan as it was drawn before jitter existed
+    assert torch.equal(order, torch.randperm(1000, generator=g))
+    assert torch.equal(angles, torch.rand(1000, generator=g, dtype=torch.float64) * 360)
+    shift, scale = epoch_jitter(3, 5, 1000, translate=2.0, scale=0.1)
+    assert shift.shape == (1000, 2) and shift.abs().max() <= 2 and shift.abs().max() > 1.9
+    assert scale.min() >= 0.9 and scale.max() <= 1.1 and (scale.max() - scale.min()) > 0.19
+    assert torch.equal(shift, epoch_jitter(3, 5, 1000, 2.0, 0.1)[0]) and not torch.equal(
+        shift, epoch_jitter(3, 6, 1000, 2.0, 0.1)[0])
+
+
 def test_trained_on_names_the_gpu_or_counts_the_cpu_threads():
     from zoo.training import trained_on
 
@@ -233,6 +262,8 @@ def test_resume_checks_the_recipe_and_accepts_runs_from_before_it_existed(tmp_pa
            "identity": identity, "total_steps": 6}
     check_resumable(old, config, identity, 6, tmp_path)  # no label_smoothing or ema recorded: the defaults
     for changed, what in [({"ema": 0.999}, "ema: 0.0 then, 0.999 now"),
-                          ({"label_smoothing": 0.1}, "label_smoothing: 0.0 then, 0.1 now")]:
+                          ({"label_smoothing": 0.1}, "label_smoothing: 0.0 then, 0.1 now"),
+                          ({"translate": 2.0}, "translate: 0.0 then, 2.0 now"),
+                          ({"scale": 0.1}, "scale: 0.0 then, 0.1 now")]:
         with pytest.raises(ValueError, match=f"belongs to another run.*{what}"):
             check_resumable(old, TrainConfig(epochs=1, batch_size=16, bf16=False, **changed), identity, 6, tmp_path)

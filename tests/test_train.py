@@ -69,3 +69,15 @@ def test_training_writes_a_loadable_checkpoint_that_learned(mnist_root, tmp_path
     assert config["metrics"]["val_accuracy"] > 0.5  # 10 classes: chance is 0.1
     model = load_checkpoint(tmp_path / "plain" / "out")
     assert model.num_classes == 10
+
+
+def test_widths_and_jitter_are_recorded_and_the_checkpoint_loads_at_its_widths(mnist_root, tmp_path):
+    result = train(mnist_root, tmp_path, "wide", extra=["--widths", "8,8,8,8,8", "--translate", "1.5",
+                                                        "--scale", "0.05"])
+    assert result.returncode == 0, result.stderr
+    config = read_config(tmp_path / "wide" / "out")
+    assert config["architecture"]["widths"] == [8, 8, 8, 8, 8]
+    assert config["training"]["augmentation"].endswith("shift uniform in [-1.5, 1.5] pixels per axis, "
+                                                       "scale uniform in [0.95, 1.05]")
+    model = load_checkpoint(tmp_path / "wide" / "out")
+    assert model.arch["widths"] == [8, 8, 8, 8, 8] and model.num_features == 8

@@ -45,6 +45,27 @@ def positive_float(text: str) -> float:
     return value
 
 
+def int_list(text: str) -> list[int]:
+    """Comma-separated positive ints, e.g. 32,64,64,128,128."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return values
+
+
+def nonnegative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value}")
+    return value
+
+
 def unit_interval(text: str) -> float:
     """A number in [0, 1): a label-smoothing share or a moving-average decay."""
     try:

@@ -42,15 +42,28 @@ def load_mnist(root: str | Path, train: bool, download: bool = False) -> tuple[t
     return dataset.data.unsqueeze(1).float().div_(255), dataset.targets.long()
 
 
-def rotate(images: torch.Tensor, degrees: torch.Tensor | float) -> torch.Tensor:
-    """Rotate each image counter-clockwise by its angle in degrees, about its centre (bilinear, zero padding)."""
-    n = images.shape[0]
+def rotate(images: torch.Tensor, degrees: torch.Tensor | float, shift: torch.Tensor | None = None,
+           scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Rotate each image counter-clockwise by its angle in degrees, about its centre (bilinear, zero padding).
+
+    Training augmentation only: ``shift`` (N, 2) moves image i by (right, down) pixels and ``scale`` (N,)
+    enlarges it by that factor, in the same single interpolation as the rotation.
+    """
+    n, (height, width) = images.shape[0], images.shape[-2:]
     theta = torch.as_tensor(degrees, dtype=torch.float64, device=images.device).expand(n) * (math.pi / 180)
     cos, sin = torch.cos(theta), torch.sin(theta)
+    zero = torch.zeros_like(cos)
+    if scale is not None:  # the grid samples the input at output coordinates / scale
+        cos, sin = cos / scale.to(cos), sin / scale.to(cos)
+    tx, ty = zero, zero
+    if shift is not None:  # affine_grid's coordinates span [-1, 1]: one pixel is 2 / size; the grid moves back
+        shift = shift.to(cos)
+        tx = -(cos * shift[:, 0] * 2 / width - sin * shift[:, 1] * 2 / height)
+        ty = -(sin * shift[:, 0] * 2 / width + cos * shift[:, 1] * 2 / height)
     # affine_grid maps output coordinates to input coordinates: the inverse rotation.
     # (y points down in image coordinates, so this matrix turns the picture counter-clockwise on screen.)
-    matrix = torch.stack([torch.stack([cos, -sin, torch.zeros_like(cos)], 1),
-                          torch.stack([sin, cos, torch.zeros_like(cos)], 1)], 1).to(images.dtype)
+    matrix = torch.stack([torch.stack([cos, -sin, tx], 1),
+                          torch.stack([sin, cos, ty], 1)], 1).to(images.dtype)
     grid = F.affine_grid(matrix, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

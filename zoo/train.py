@@ -17,7 +17,7 @@ import torch.distributed as dist
 
 from . import data
 from .checkpoint import save_checkpoint
-from .cli import add_data, add_preset, add_weights, parser, positive_int
+from .cli import add_data, add_preset, add_weights, int_list, parser, positive_int
 from .registry import DEFAULT_TAG, create_model, weights_folder
 from .training import TrainConfig, add_training_args, fit, recipe, setup_processes
 
@@ -30,6 +30,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                 "--augment none)")
     p.add_argument("--train-size", type=positive_int, default=None, help="use only the first N training images")
     p.add_argument("--val-size", type=positive_int, default=data.VAL_SIZE)
+    p.add_argument("--widths", type=int_list, default=None, metavar="W1,W2,...",
+                   help="train the preset at other widths, one per conv layer (an experiment: the checkpoint "
+                   "records its architecture; publish it only under a preset with these widths)")
     add_training_args(p, TrainConfig())
     args = p.parse_args(argv)
     if args.weights is None:
@@ -49,12 +52,13 @@ def main(argv=None) -> Path:
     if config.augment == "rotate":
         val_images = data.rotate(val_images, data.fixed_angles(len(val_idx), data.VAL_ANGLE_SEED))
 
-    model = create_model(args.preset, pretrained=False)
+    model = create_model(args.preset, pretrained=False, **({"widths": args.widths} if args.widths else {}))
     run_dir = Path(args.run_dir or f"runs/{args.preset}-{args.weights}")
     state = fit(model, images[train_idx], labels[train_idx], val_images, labels[val_idx], config, run_dir,
                 desc=f"{args.preset} ({args.weights})", resume=args.resume, progress=not args.no_progress,
                 device=args.device,
-                identity={"preset": args.preset, "train_images": len(train_idx), "val_images": len(val_idx)})
+                identity={"preset": args.preset, "train_images": len(train_idx), "val_images": len(val_idx),
+                          **({"widths": args.widths} if args.widths else {})})
 
     out = Path(args.out) if args.out else weights_folder(args.preset, args.weights)
     if rank == 0:

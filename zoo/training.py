@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from . import data
 from .checkpoint import learned_state, load_learned_state
-from .cli import add_threads, device_name, positive_float, positive_int, unit_interval
+from .cli import add_threads, device_name, nonnegative_float, positive_float, positive_int, unit_interval
 from .files import atomic_write
 from .metrics import accuracy
 from .precision import choose_precision
@@ -46,11 +46,18 @@ class TrainConfig:
     bf16: bool | None = None  # bfloat16 autocast; None: decided by ``choose_precision``
     label_smoothing: float = 0.0  # cross-entropy against (1 - s) one-hot + s uniform
     ema: float = 0.0  # decay of the exponential moving average of the weights that is published; 0: none
+    translate: float = 0.0  # with augment "rotate": also shift each image by up to this many pixels per axis
+    scale: float = 0.0  # with augment "rotate": also scale each image by a factor in [1 - scale, 1 + scale]
     checkpoint_every: int = 50  # steps between resume checkpoints
 
     # what must agree between a run and its resumption (checkpoint_every may change)
     RESUME_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "pct_start", "seed", "augment", "bf16",
-                   "label_smoothing", "ema")
+                   "label_smoothing", "ema", "translate", "scale")
+
+    def __post_init__(self) -> None:
+        if (self.translate or self.scale) and self.augment != "rotate":
+            raise ValueError("--translate and --scale jitter the rotation augmentation; use them with --augment "
+                             "rotate, or drop them")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **changes) -> "TrainConfig":
@@ -74,6 +81,12 @@ def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None
     p.add_argument("--ema", type=unit_interval, default=defaults.ema, metavar="DECAY",
                    help="publish an exponential moving average of the weights with this decay, e.g. 0.999 "
                    "(warmed up as min(DECAY, (1 + step) / (10 + step))); validation reports both (default: off)")
+    p.add_argument("--translate", type=nonnegative_float, default=defaults.translate, metavar="PIXELS",
+                   help="with --augment rotate, also shift each image by a uniform random offset of up to this "
+                   "many pixels along each axis (default: %(default)s)")
+    p.add_argument("--scale", type=unit_interval, default=defaults.scale,
+                   help="with --augment rotate, also scale each image by a uniform random factor in "
+                   "[1 - SCALE, 1 + SCALE] (default: %(default)s)")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast (default: where the CPU has native bfloat16 and a timed step is faster)")
     add_threads(p)
@@ -92,6 +105,14 @@ def epoch_plan(seed: int, epoch: int, n: int) -> tuple[torch.Tensor, torch.Tenso
     """The order of the training images and their rotation angles (degrees) in one epoch."""
     g = torch.Generator().manual_seed(seed * 100003 + epoch)
     return torch.randperm(n, generator=g), torch.rand(n, generator=g, dtype=torch.float64) * 360
+
+
+def epoch_jitter(seed: int, epoch: int, n: int, translate: float, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image shifts (n, 2) in pixels, uniform in [-translate, translate], and scale factors (n,), uniform in
+    [1 - scale, 1 + scale], for one epoch (a generator of their own, so the order and angles stay as without)."""
+    g = torch.Generator().manual_seed(seed * 100003 + epoch + 7_000_000)
+    shift = (torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1) * translate
+    return shift, 1 + (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * scale
 
 
 class WeightAverage:
@@ -263,12 +284,15 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
     while state["step"] < total_steps:
         epoch = state["step"] // steps_per_epoch
         order, angles = epoch_plan(config.seed, epoch, len(train_images))
+        jitter = config.translate or config.scale
+        if jitter:
+            shifts, scales = epoch_jitter(config.seed, epoch, len(train_images), config.translate, config.scale)
         for b in range(state["step"] % steps_per_epoch, steps_per_epoch):
             t0 = time.perf_counter()
             batch = order[b * config.batch_size:(b + 1) * config.batch_size][rank * local_batch:(rank + 1) * local_batch]
             x, y = train_images[batch], train_labels[batch]
             if config.augment == "rotate":
-                x = data.rotate(x, angles[batch])
+                x = data.rotate(x, angles[batch], *((shifts[batch], scales[batch]) if jitter else ()))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
                 loss = F.cross_entropy(ddp_model(x), y, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -350,13 +374,22 @@ def machine() -> str:
     return f"{cpu} ({platform.machine()}), {os.cpu_count()} CPUs, torch {torch.__version__}, {gpu}"
 
 
+def augmentation(config: TrainConfig) -> str:
+    """The training augmentation in words, for config.json."""
+    if config.augment != "rotate":
+        return "none (upright images)"
+    extra = ([f"shift uniform in [-{config.translate:g}, {config.translate:g}] pixels per axis"]
+             if config.translate else []) + ([f"scale uniform in [{1 - config.scale:g}, {1 + config.scale:g}]"]
+                                             if config.scale else [])
+    return "uniform random rotation in [0, 360) per image and epoch" + "".join(f", {e}" for e in extra)
+
+
 def recipe(state: dict, dataset: str, argv, module: str = "zoo.train") -> dict:
     """The training recipe recorded in config.json, from the configuration the run used (``state["config"]``)."""
     config = TrainConfig(**state["config"])
     return {
         "dataset": dataset,
-        "augmentation": "uniform random rotation in [0, 360) per image and epoch"
-                        if config.augment == "rotate" else "none (upright images)",
+        "augmentation": augmentation(config),
         "epochs": config.epochs, "steps": state["total_steps"], "batch_size": config.batch_size,
         "optimizer": f"AdamW(weight_decay={config.weight_decay})",
         "loss": f"cross-entropy(label_smoothing={config.label_smoothing})",
