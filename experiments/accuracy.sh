@@ -58,13 +58,36 @@ record c8_wide_mnist c8-wide-ls-ema-24ep
 # round 5, on a CUDA GPU (an H100: the four runs side by side, 13.9 min each); the best on validation is published
 gpu() {
     .venv/bin/python -m zoo.train c8_wide_mnist --data-root "$DATA" --device cuda --no-bf16 --threads 2 --no-progress \
-        --label-smoothing 0.1 --ema 0.999 --epochs 54 --checkpoint-every 429 --run-dir "runs/$1" --out "runs/$1/out" "${@:2}"
+        --label-smoothing 0.1 --ema 0.999 --checkpoint-every 429 --run-dir "runs/$1" --out "runs/$1/out" "${@:2}"
 }
-(gpu c8w-gpu-s0 --seed 0) & (gpu c8w-gpu-s1 --seed 1) & (gpu c8w-gpu-wd --weight-decay 0.01) & (gpu c8w-gpu-lr --lr 0.006) &
+(gpu c8w-gpu-s0 --epochs 54 --seed 0) & (gpu c8w-gpu-s1 --epochs 54 --seed 1) &
+(gpu c8w-gpu-wd --epochs 54 --weight-decay 0.01) & (gpu c8w-gpu-lr --epochs 54 --lr 0.006) &
 wait
 for run in s0:c8-wide-gpu-54ep s1:c8-wide-gpu-54ep-seed1 wd:c8-wide-gpu-54ep-wd1e-2 lr:c8-wide-gpu-54ep-lr6e-3; do
     .venv/bin/python experiments/recipes.py --record "runs/c8w-gpu-${run%%:*}/out" "${run#*:}" > /dev/null
 done
 rm -rf weights/c8_wide_mnist && cp -r runs/c8w-gpu-lr/out weights/c8_wide_mnist  # 99.44% (validation), the best
+publish c8_wide_mnist
+# round 6, on the GPU again (an H100, six runs side by side): 36 epochs at peak lr 6e-3 with and without random
+# shifts and scales, at 1.5, 2 and 3 times c8's widths (validation only: the shifts cost a point) ...
+W2=32,64,64,128,128 W3=48,96,96,192,192 JITTER="--translate 2 --scale 0.1"
+(gpu c8w-r6-w15 --epochs 36 --lr 0.006) & (gpu c8w-r6-w15j --epochs 36 --lr 0.006 $JITTER) &
+(gpu c8w-r6-w2 --epochs 36 --lr 0.006 --widths $W2) & (gpu c8w-r6-w2j --epochs 36 --lr 0.006 --widths $W2 $JITTER) &
+(gpu c8w-r6-w2j1 --epochs 36 --lr 0.006 --widths $W2 $JITTER --seed 1) &
+(gpu c8w-r6-w3j --epochs 36 --lr 0.006 --widths $W3 $JITTER) &
+wait
+for run in w15:c8-wide-gpu-36ep-lr6e-3 w15j:c8-wide-gpu-36ep-lr6e-3-jitter w2:c8-wide2x-gpu-36ep-lr6e-3 \
+           w2j:c8-wide2x-gpu-36ep-lr6e-3-jitter w2j1:c8-wide2x-gpu-36ep-lr6e-3-jitter-seed1 \
+           w3j:c8-wide3x-gpu-36ep-lr6e-3-jitter; do
+    .venv/bin/python experiments/recipes.py --record "runs/c8w-r6-${run%%:*}/out" "${run#*:}" > /dev/null
+done
+# ... then six seeds of the 24-epoch recipe at peak lr 6e-3, for the seed spread; the best on validation is
+# published (seeds 3 and 7 tied at 99.52%; the collecting script kept seed 7, the first it listed)
+for seed in 2 3 4 5 6 7; do (gpu "c8w-r6-s$seed" --epochs 24 --lr 0.006 --seed "$seed") & done
+wait
+for seed in 2 3 4 5 6 7; do
+    .venv/bin/python experiments/recipes.py --record "runs/c8w-r6-s$seed/out" "c8-wide-gpu-24ep-lr6e-3-seed$seed" > /dev/null
+done
+rm -rf weights/c8_wide_mnist && cp -r runs/c8w-r6-s7/out weights/c8_wide_mnist  # 99.52% (validation)
 publish c8_wide_mnist
 .venv/bin/python experiments/recipes.py --update

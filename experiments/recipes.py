@@ -33,7 +33,19 @@ ROWS = [
     ("c8-wide-gpu-54ep", "54 epochs, on a GPU"),
     ("c8-wide-gpu-54ep-seed1", "the same, seed 1"),
     ("c8-wide-gpu-54ep-wd1e-2", "54 epochs, weight decay 0.01 (not 1e-4)"),
-    ("c8-wide-gpu-54ep-lr6e-3", "54 epochs, peak learning rate 6e-3 (not 3e-3; published)"),
+    ("c8-wide-gpu-54ep-lr6e-3", "54 epochs, peak learning rate 6e-3 (not 3e-3; published until round 6)"),
+    ("c8-wide-gpu-36ep-lr6e-3", "round 6: 36 epochs, peak lr 6e-3"),
+    ("c8-wide-gpu-36ep-lr6e-3-jitter", "+ random shifts up to 2 pixels and scales 0.9 to 1.1"),
+    ("c8-wide2x-gpu-36ep-lr6e-3", "36 epochs, peak lr 6e-3, 2 times c8's widths (not 1.5)"),
+    ("c8-wide2x-gpu-36ep-lr6e-3-jitter", "+ random shifts and scales"),
+    ("c8-wide2x-gpu-36ep-lr6e-3-jitter-seed1", "the same, seed 1"),
+    ("c8-wide3x-gpu-36ep-lr6e-3-jitter", "3 times c8's widths, random shifts and scales"),
+    ("c8-wide-gpu-24ep-lr6e-3-seed2", "24 epochs, peak lr 6e-3, seed 2"),
+    ("c8-wide-gpu-24ep-lr6e-3-seed3", "the same, seed 3"),
+    ("c8-wide-gpu-24ep-lr6e-3-seed4", "the same, seed 4"),
+    ("c8-wide-gpu-24ep-lr6e-3-seed5", "the same, seed 5"),
+    ("c8-wide-gpu-24ep-lr6e-3-seed6", "the same, seed 6"),
+    ("c8-wide-gpu-24ep-lr6e-3-seed7", "the same, seed 7 (published)"),
     ("d4-round2-4.5ep", "round 2 (published until round 3)"),
     ("d4-ls-ema-22ep", "22 epochs, label smoothing, EMA (published)"),
     ("so2-round2-4ep", "round 2 (published until round 3)"),
@@ -69,6 +81,7 @@ def record(folder: str | Path, name: str, into: Path = RUNS) -> Path:
     """Write the record ``<into>/<name>.json`` of the training run whose checkpoint folder is ``folder``."""
     config = read_config(folder)
     kept = {"preset": config["preset"], "weights_tag": config["weights_tag"],
+            "widths": config["architecture"]["widths"],
             "metrics": {"val_accuracy": config["metrics"]["val_accuracy"]}, "training": config["training"]}
     path = into / f"{name}.json"
     write_text(path, json.dumps(kept, indent=2) + "\n")
