@@ -1,10 +1,12 @@
 """Every published checkpoint under weights/: schema, self-consistency and golden logits."""
+import inspect
 import json
 
 import pytest
 import torch
 
 from conftest import ROOT, assert_close
+from zoo.card import model_card
 from zoo.checkpoint import load_checkpoint
 from zoo.files import read_config, sha256_file
 from zoo.registry import PRESETS, WEIGHT_TAGS, weights_folder
@@ -14,6 +16,16 @@ REQUIRED_TRAINING = {"epochs", "batch_size", "optimizer", "schedule", "seed", "w
                      "augmentation", "images_per_s", "command"}
 REQUIRED_METRICS = {"val_accuracy", "test_upright_accuracy", "test_rotated_accuracy", "profile_min_accuracy",
                     "profile_max_accuracy", "profile"}
+
+
+def preset_architecture(name: str, num_classes: int) -> dict:
+    """The architecture a preset's registry entry builds (so a checkpoint trained with --widths cannot pose as it)."""
+    from zoo.model import EquivariantCNN
+
+    preset = PRESETS[name]
+    defaults = {k: p.default for k, p in inspect.signature(EquivariantCNN).parameters.items() if k != "initialize"}
+    arch = {**defaults, **preset.arch, "group": preset.group, "num_classes": num_classes}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}
 
 
 def test_every_preset_has_published_weights():
@@ -28,7 +40,7 @@ def test_schema(folder):
     assert config["preset"] in PRESETS
     assert config["weights_tag"] in WEIGHT_TAGS
     assert weights_folder(config["preset"], config["weights_tag"]) == folder
-    assert config["architecture"]["group"] == PRESETS[config["preset"]].group
+    assert config["architecture"] == preset_architecture(config["preset"], config["architecture"]["num_classes"])
     assert len(config["class_names"]) == config["architecture"]["num_classes"]
     assert {"channels", "size", "value_range", "normalization"} <= set(config["input"])
     assert {"torch", "escnn", "safetensors"} <= set(config["versions"])
@@ -45,6 +57,8 @@ def test_schema(folder):
     assert config["preset"] in card and config["weights_sha256"] in card
     assert f"{100 * config['metrics']['test_rotated_accuracy']:.2f}" in card or \
         str(config["metrics"]["test_rotated_accuracy"]) in card
+    assert card == model_card(config), ("stale model card: regenerate it with zoo.checkpoint.update_metrics(folder, {}) "
+                                     "(zoo.evaluate --update does)")
     # format 2 stores expanded filters, |G| times the coefficients (c8: 4 MB, c8_wide: 9 MB); this guard keeps
     # growth visible
     assert (folder / "model.safetensors").stat().st_size < 10_000_000
