@@ -13,8 +13,9 @@ import argparse
 import torch
 
 from zoo import create_model, data
-from zoo.registry import published_models
+from zoo.cli import positive_int
 from zoo.metrics import accuracy
+from zoo.registry import published_models
 
 SHIFTS = (0, 1, 2)
 
@@ -22,7 +23,7 @@ SHIFTS = (0, 1, 2)
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default="../shared/data")
-    p.add_argument("--images", type=int, default=2000)
+    p.add_argument("--images", type=positive_int, default=2000)
     args = p.parse_args()
     images, labels = data.load_mnist(args.data_root, train=True)
     _, val_idx = data.train_val_split(len(images))
