@@ -1,5 +1,5 @@
 """Every published checkpoint under weights/: schema, self-consistency and golden logits."""
-import inspect
+import functools
 import json
 
 import pytest
@@ -9,7 +9,7 @@ from conftest import ROOT, assert_close
 from zoo.card import model_card
 from zoo.checkpoint import load_checkpoint
 from zoo.files import read_config, sha256_file
-from zoo.registry import PRESETS, WEIGHT_TAGS, weights_folder
+from zoo.registry import PRESETS, WEIGHT_TAGS, create_model, weights_folder
 
 FOLDERS = sorted(p for p in (ROOT / "weights").iterdir() if p.is_dir()) if (ROOT / "weights").is_dir() else []
 REQUIRED_TRAINING = {"epochs", "batch_size", "optimizer", "schedule", "seed", "wall_time_min", "machine",
@@ -18,14 +18,10 @@ REQUIRED_METRICS = {"val_accuracy", "test_upright_accuracy", "test_rotated_accur
                     "profile_max_accuracy", "profile"}
 
 
+@functools.lru_cache(maxsize=None)
 def preset_architecture(name: str, num_classes: int) -> dict:
-    """The architecture a preset's registry entry builds (so a checkpoint trained with --widths cannot pose as it)."""
-    from zoo.model import EquivariantCNN
-
-    preset = PRESETS[name]
-    defaults = {k: p.default for k, p in inspect.signature(EquivariantCNN).parameters.items() if k != "initialize"}
-    arch = {**defaults, **preset.arch, "group": preset.group, "num_classes": num_classes}
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in arch.items()}
+    """The architecture the preset builds (so a checkpoint trained with --widths cannot pose as it)."""
+    return create_model(name, num_classes=num_classes, initialize=False).arch
 
 
 def test_every_preset_has_published_weights():

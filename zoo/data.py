@@ -52,10 +52,9 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor | float, shift: torch.Ten
     n, (height, width) = images.shape[0], images.shape[-2:]
     theta = torch.as_tensor(degrees, dtype=torch.float64, device=images.device).expand(n) * (math.pi / 180)
     cos, sin = torch.cos(theta), torch.sin(theta)
-    zero = torch.zeros_like(cos)
+    tx = ty = torch.zeros_like(cos)
     if scale is not None:  # the grid samples the input at output coordinates / scale
         cos, sin = cos / scale.to(cos), sin / scale.to(cos)
-    tx, ty = zero, zero
     if shift is not None:  # affine_grid's coordinates span [-1, 1]: one pixel is 2 / size; the grid moves back
         shift = shift.to(cos)
         tx = -(cos * shift[:, 0] * 2 / width - sin * shift[:, 1] * 2 / height)
