@@ -41,12 +41,12 @@ def test_torch_hub_load_untrained_with_classes():
     assert model.num_classes == 5
 
 
-def test_pretrained_without_checkpoint_raises(monkeypatch, tmp_path):
+def test_pretrained_without_published_weights_raises():
     import zoo.registry
 
-    monkeypatch.setattr(zoo.registry, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(FileNotFoundError, match="no published 'rotated' weights for c8_mnist"):
-        zoo.registry.create_model("c8_mnist", pretrained=True)
+    assert "c8_wide_mnist" not in zoo.registry.published_models("upright")
+    with pytest.raises(FileNotFoundError, match="no published 'upright' weights for c8_wide_mnist"):
+        zoo.registry.create_model("c8_wide_mnist", pretrained=True, weights="upright")
 
 
 def test_save_and_from_pretrained_local(tmp_path, digits):

@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import ROOT
 
 ZOO = ROOT / "zoo"
-LEAVES = {"layers", "probes", "files", "readme", "data", "card", "precision", "basis", "browser"}
+LEAVES = {"layers", "probes", "files", "readme", "data", "precision", "basis", "browser"}
 
 
 def zoo_imports(path: Path) -> set[str]:

@@ -2,8 +2,11 @@
 
     python -m zoo.app                      # http://127.0.0.1:7860
     python -m zoo.app --port 8000 --share  # any Gradio launch option: see --help
+    GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=7861 python -m zoo.app   # as Hugging Face Spaces runs it
 
-Served by the exported models (plain PyTorch, no escnn) from the committed weights, offline. For a Hugging
+Served by the exported models (plain PyTorch, no escnn): from the checkout's weights, or, installed from a wheel,
+downloaded once into the Hugging Face cache (offline afterwards). Its API: ``/classify`` (an embedded example
+at an angle) and ``/classify_image`` (your picture, base64, framed as the page frames a drawing). For a Hugging
 Face Space, ``app.py`` at the Space's root can be ``from zoo.app import build_app; build_app().launch()``.
 The full turn (24 angles) of a new digit is computed in one batched call per preset; moving the angle runs
 each preset on one image.
@@ -275,32 +278,78 @@ def build_app():
         play.click(spin, [state, weights], [angle, picture, table], api_name=False)
         app.load(pick, [example, weights, angle, target], outputs, api_name=False)
         gr.api(_api_classify, api_name="classify")
+        gr.api(_api_classify_image, api_name="classify_image")
     return app
 
 
 def _api_classify(example: str, angle: float, weights: str = DEFAULT_TAG) -> dict:
     """Predictions of every preset for an embedded example digit ("0".."9") turned by ``angle`` degrees."""
+    return _api(lambda: classify(None, example, angle, weights))
+
+
+def _api_classify_image(image: str, angle: float = 0.0, weights: str = DEFAULT_TAG) -> dict:
+    """Predictions of every preset for your picture of one digit turned by ``angle`` degrees, framed as the page
+    frames a drawing (``to_mnist``). ``image``: a PNG or JPEG, base64-encoded (a ``data:image/png;base64,...`` URL
+    or the bare base64 text)."""
+    return _api(lambda: classify(decode_image(image), None, angle, weights))
+
+
+def _api(call) -> dict:
     import gradio as gr
 
     try:
-        return classify(None, example, angle, weights)
+        return call()
     except InputError as e:
         raise gr.Error(str(e)) from e  # shown to the caller (other exceptions stay server-side)
 
 
+def decode_image(text: str):
+    """A base64-encoded picture (optionally a data URL) -> PIL image; an ``InputError`` if it is not one."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(text, str) or not text:
+        raise InputError("No image: send a PNG or JPEG of one digit, base64-encoded (data:image/png;base64,...).")
+    payload = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
+    try:
+        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
+        image.load()
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as e:
+        raise InputError(f"Cannot read the image ({e}); send a PNG or JPEG of one digit, base64-encoded.") from e
+    return image
+
+
+def server_address(host: str | None, port: int | None, environ=os.environ) -> tuple[str, int]:
+    """Where to listen: the flags, else Gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (Hugging Face Spaces
+    sets them), else 127.0.0.1:7860."""
+    host = host or environ.get("GRADIO_SERVER_NAME") or "127.0.0.1"
+    if port is None:
+        text = environ.get("GRADIO_SERVER_PORT") or "7860"
+        if not text.isdigit() or not 0 < int(text) < 65536:
+            raise ValueError(f"GRADIO_SERVER_PORT={text!r} is not a port number (1 to 65535); fix the variable "
+                             "or pass --port")
+        port = int(text)
+    return host, port
+
+
 def main(argv=None) -> None:
     p = parser(__doc__)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    p.add_argument("--port", type=positive_int, default=7860)
+    p.add_argument("--host", default=None, help="address to listen on (0.0.0.0: every interface; default: "
+                   "$GRADIO_SERVER_NAME, else 127.0.0.1)")
+    p.add_argument("--port", type=positive_int, default=None, help="default: $GRADIO_SERVER_PORT, else 7860")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs internet)")
     args = p.parse_args(argv)
+    host, port = server_address(args.host, args.port)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # the demo runs offline; no telemetry calls
     import importlib.util
 
     if importlib.util.find_spec("gradio") is None:
-        raise ValueError('the demo needs Gradio: pip install -e ".[demo]" (setup.sh installs it)')
+        raise ValueError('the demo needs Gradio: pip install "equivariant-zoo[demo]" (setup.sh installs it)')
     models(DEFAULT_TAG)  # load (and self-check) before the page is served
-    build_app().launch(server_name=args.host, server_port=args.port, share=args.share)
+    build_app().launch(server_name=host, server_port=port, share=args.share)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,41 @@
-"""The model card (README.md) of a checkpoint folder, generated from its config.json."""
+"""The model card (README.md) of a checkpoint folder, generated from its config.json.
+
+Its YAML header is the Hub's model-card metadata: ``pipeline_tag``, ``library_name``, ``model-index`` with the
+test results from config.json's metrics, and ``base_model`` for a fine-tuned checkpoint (its parent's Hub id).
+"""
 from __future__ import annotations
+
+import json
+
+from .records import GITHUB_REPO, PROJECT
+
+# config.json metric -> its name in the card's model-index (percentages, as the README gives them)
+CARD_RESULTS = {"test_rotated_accuracy": "rotated test accuracy", "test_upright_accuracy": "upright test accuracy"}
+
+
+def card_metadata(config: dict) -> list[str]:
+    """The YAML header's lines (between the ``---`` fences). Strings are JSON-quoted, which YAML reads as is."""
+    parent = config.get("parent") or {}
+    training = config.get("training", {})
+    dataset = ("Rotated MNIST (MNIST test set, each image rotated by a uniform random angle)" if not parent
+               else str(training.get("dataset", config.get("weights_tag", "fine-tuning data"))))
+    lines = [f"library_name: {PROJECT}", "license: mit", "pipeline_tag: image-classification",
+             "tags:", *(f"- {t}" for t in ("image-classification", "equivariance", "escnn", "rotated-mnist")),
+             "datasets:", "- mnist"]
+    if parent.get("hub_id"):
+        lines.append(f"base_model: {parent['hub_id']}")
+    results = [(name, 100 * config["metrics"][key]) for key, name in CARD_RESULTS.items()
+               if isinstance(config.get("metrics", {}).get(key), (int, float))]
+    if results:
+        lines += ["model-index:", f"- name: {config['preset']}" + (f"-{config['weights_tag']}" if
+                                                                   config.get("weights_tag", "rotated") != "rotated"
+                                                                   else ""),
+                  "  results:", "  - task:", "      type: image-classification", "      name: Image Classification",
+                  "    dataset:", f"      name: {json.dumps(dataset)}", "      type: mnist" if not parent else
+                  f"      type: {json.dumps(dataset.lower())}", "      split: test", "    metrics:"]
+        for name, value in results:
+            lines += ["    - type: accuracy", f"      value: {value:.2f}", f"      name: {name}"]
+    return lines
 
 
 def model_card(config: dict) -> str:
@@ -8,10 +44,7 @@ def model_card(config: dict) -> str:
     training = config.get("training", {})
     lines = [
         "---",
-        "library_name: equivariant-zoo",
-        "license: mit",
-        "tags: [image-classification, equivariance, escnn, rotated-mnist]",
-        "datasets: [mnist]",
+        *card_metadata(config),
         "---",
         f"# {config['preset']}" + (f" ({config['weights_tag']} weights)" if config.get("weights_tag") else ""),
         "",
@@ -24,12 +57,14 @@ def model_card(config: dict) -> str:
         "## Use",
         "```python",
         "import torch",
-        f"model = torch.hub.load(\"<owner>/<repo>\", \"{config['preset']}\""
+        f"model = torch.hub.load(\"{GITHUB_REPO}\", \"{config['preset']}\""
         + (f", weights=\"{config['weights_tag']}\"" if config.get("weights_tag") not in (None, "rotated") else "")
         + ")",
         "logits = model(x)  # x: float (B, 1, H, W), pixel values in [0, 1], background 0",
         "```",
-        "or, from this folder or its Hub repository: `zoo.from_pretrained(path_or_repo_id)`.",
+        f"or `pip install {PROJECT}`, then `zoo.create_model(\"{config['preset']}\", pretrained=True"
+        + (f", weights=\"{config['weights_tag']}\"" if config.get("weights_tag") not in (None, "rotated") else "")
+        + ")`, or, from this folder or its Hub repository, `zoo.from_pretrained(path_or_repo_id)`.",
         "",
         "## Input",
         f"{config['input']['channels']} channel(s), {config['input']['normalization']}. "
@@ -49,7 +84,9 @@ def model_card(config: dict) -> str:
         lines += [f"| {k} | {_setting(k, v)} |" for k, v in training.items()]
         lines.append("")
     if config.get("parent"):
-        lines += [f"Fine-tuned from `{config['parent']}`.", ""]
+        parent = config["parent"]
+        lines += [f"Fine-tuned from `{parent.get('hub_id') or parent.get('folder')}` (revision "
+                  f"`{parent.get('revision')}`, model.safetensors sha256 `{parent.get('weights_sha256')}`).", ""]
     lines += ["## Files", f"`model.safetensors` sha256 `{config['weights_sha256']}`; `config.json` holds the "
               "architecture, input spec, metrics, training recipe and library versions.", ""]
     return "\n".join(lines)

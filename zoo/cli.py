@@ -17,7 +17,7 @@ def run(main: Callable[[], object]) -> None:
     """Run a command's ``main`` so that a user mistake ends in one clear line, not a traceback."""
     try:
         main()
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except (ValueError, OSError, ImportError) as e:  # OSError: a missing file, a failed download
         sys.exit(f"error: {e}")
 
 

@@ -23,9 +23,9 @@ import torch
 from . import data
 from .checkpoint import save_checkpoint
 from .cli import add_data, add_preset, add_weights, parser, positive_int
-from .files import read_config
 from .metrics import accuracy
-from .registry import create_model, weights_folder
+from .records import find_record, folder_name
+from .registry import create_model
 from .surgery import conv_blocks, freeze_backbone
 from .training import TrainConfig, add_training_args, fit, recipe, setup_processes
 
@@ -107,6 +107,13 @@ def _raw_idx_as_torchvision_root(folder: Path, name: str) -> Path:
     return root
 
 
+def parent_of(preset: str, tag: str, meta: dict) -> dict:
+    """What config.json records of the checkpoint a fine-tuning run started from (the card's ``base_model``)."""
+    record = find_record(preset, tag)
+    return {"hub_id": record.hub_id if record else None, "revision": record.revision if record else None,
+            "folder": folder_name(preset, tag), "weights_sha256": meta["weights_sha256"]}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     p = parser(__doc__)
     add_preset(p)
@@ -164,6 +171,7 @@ def main(argv=None) -> Path:
 
     model = create_model(args.preset, pretrained=args.mode != "scratch", weights=args.weights,
                          num_classes=len(class_names), in_channels=args.in_channels)
+    parent = None if args.mode == "scratch" else parent_of(args.preset, args.weights, model.meta)
     if args.mode == "probe":
         blocks = len(conv_blocks(model))
         if not 0 <= (args.trainable_blocks or 0) <= blocks:
@@ -185,10 +193,6 @@ def main(argv=None) -> Path:
         metrics["test_rotated_accuracy"] = accuracy(
             model, data.rotate(test_images, data.rotated_test_angles(len(test_images))), test_labels)
         metrics["test_images"] = len(test_images)
-    parent = None
-    if args.mode != "scratch":
-        folder = weights_folder(args.preset, args.weights)
-        parent = f"{folder.relative_to(folder.parent.parent)} (sha256 {read_config(folder)['weights_sha256']})"
     out = Path(args.out or run_dir / "checkpoint")
     if rank == 0:
         model.meta = {

@@ -1,10 +1,10 @@
 """Hugging Face Hub: save, load and publish checkpoint folders (functions over ``zoo.checkpoint``, like timm's).
 
     zoo.save_pretrained(model, "c8")                          # a folder laid out as a Hub model repository
-    model = zoo.from_pretrained("someone/c8_mnist")           # or a local folder; offline from the Hub cache
-    zoo.push_to_hub(model, "someone/c8_mnist")                # after `huggingface-cli login`
+    model = zoo.from_pretrained("equivariant-zoo/c8_mnist")   # a Hub repository id, or a local folder
+    zoo.push_to_hub(model, "someone/c8_finetuned")            # after `hf auth login`
 
-``huggingface_hub`` is imported only here, and only when one of these is called.
+``huggingface_hub`` is imported only when the Hub or its cache is asked (``zoo.download``).
 """
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .files import CARD_NAME, CONFIG_NAME, EXPORTED_NAME, WEIGHTS_NAME
+from .download import fetch_unrecorded, needed_files, pretrained_folder
+from .exported import load_exported
 from .model import EquivariantCNN
-
-FILES = [WEIGHTS_NAME, CONFIG_NAME, CARD_NAME, EXPORTED_NAME]
+from .records import record_for_hub_id
 
 
 def save_pretrained(model, folder: str | os.PathLike) -> dict:
@@ -25,22 +25,36 @@ def save_pretrained(model, folder: str | os.PathLike) -> dict:
     return save_checkpoint(model, folder)
 
 
-def from_pretrained(model_id: str | os.PathLike, *, num_classes: int | None = None, **kwargs):
-    """Load a checkpoint from a local folder or a Hub repository id (downloaded into the Hub cache; offline
-    with ``HF_HUB_OFFLINE=1`` when it is cached).
+def from_pretrained(model_id: str | os.PathLike, *, num_classes: int | None = None, export: bool = False,
+                    revision: str | None = None, cache_dir: str | os.PathLike | None = None,
+                    token: str | bool | None = None, force_download: bool = False, local_files_only: bool = False,
+                    **overrides):
+    """Load a checkpoint from a local folder or a Hub repository id; ``export=True`` gives the plain-PyTorch model.
 
-    Keywords that ``EquivariantCNN`` takes (e.g. ``in_channels=3``) change the architecture as in
-    ``load_checkpoint``; every other keyword (``revision``, ``cache_dir``, ``token``, ``force_download``,
-    ``local_files_only``, ``proxies``, ...) goes to ``huggingface_hub.snapshot_download``, never to the model.
+    A repository the zoo publishes (``equivariant-zoo/c8_mnist``) resolves as ``create_model`` does: the
+    checkout's ``weights/``, the Hugging Face cache, then a download of only the files the load needs, pinned to
+    the record's revision and verified against its sha256 (another ``revision`` is loaded like any repository).
+    Any other repository is downloaded as its ``revision`` (default main) stands, and its weights must hash to
+    what its ``config.json`` says. ``HF_HUB_OFFLINE=1`` or ``local_files_only=True`` never downloads.
+    Other keywords change architecture arguments that ``EquivariantCNN`` takes (e.g. ``in_channels=3``).
     """
-    architecture = set(inspect.signature(EquivariantCNN.__init__).parameters) - {"self", "initialize"}
-    overrides = {k: v for k, v in kwargs.items() if k in architecture}
-    hub_kwargs = {k: v for k, v in kwargs.items() if k not in architecture}
+    known = set(inspect.signature(EquivariantCNN.__init__).parameters) - {"self", "initialize", "num_classes"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"from_pretrained got unknown keyword(s) {unknown}; it takes num_classes, export, revision, "
+                        f"cache_dir, token, force_download, local_files_only and the architecture's "
+                        f"{', '.join(sorted(known))}")
     folder = Path(model_id)
     if not folder.is_dir():
-        from huggingface_hub import snapshot_download
-
-        folder = Path(snapshot_download(str(model_id), allow_patterns=FILES, **hub_kwargs))
+        options = dict(cache_dir=cache_dir, local_files_only=local_files_only, force_download=force_download,
+                       token=token)
+        record = record_for_hub_id(str(model_id))
+        if record is not None and revision in (None, record.revision):
+            folder = pretrained_folder(record.preset, record.tag, export=export, **options)
+        else:
+            folder = fetch_unrecorded(str(model_id), needed_files(export), revision, **options)
+    if export:
+        return load_exported(folder, num_classes=num_classes, **overrides)
     return load_checkpoint(folder, num_classes=num_classes, **overrides)
 
 

@@ -1,21 +1,20 @@
 """Presets: a name, a group, architecture arguments and the weights published for it.
 
 A preset is data; every preset is the same ``EquivariantCNN`` with another group, and the ``_wide`` presets
-with 1.5 times the widths (the same width rule for any group). Weights live in
-``weights/<preset>`` (tag ``rotated``, the default: trained on rotated MNIST) and ``weights/<preset>-<tag>``
-for other tags (``upright``: trained on upright MNIST only).
+with 1.5 times the widths (the same width rule for any group). Where each preset's weights live, per weights
+tag (``rotated``, the default: trained on rotated MNIST; ``upright``: upright MNIST only), is a record in
+``zoo.records``; ``zoo.download`` finds their files.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_TAG = "rotated"
-WEIGHT_TAGS = {"rotated": "trained on MNIST rotated by uniform random angles",
-               "upright": "trained on upright MNIST only (no rotation augmentation)"}
+from .download import pretrained_folder
+from .records import DEFAULT_TAG, RECORDS, WEIGHT_TAGS, checkout_weights, folder_name
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,8 @@ def list_models() -> list[str]:
 
 
 def published_models(weights: str = DEFAULT_TAG) -> list[str]:
-    """Names of the presets whose ``weights`` tag is published in this repository, sorted."""
-    return [name for name in list_models() if (weights_folder(name, weights) / "model.safetensors").is_file()]
+    """Names of the presets with published ``weights`` (a tag), sorted: those with a weights record."""
+    return sorted(r.preset for r in RECORDS if r.tag == weights and r.preset in PRESETS)
 
 
 def get_preset(name: str) -> Preset:
@@ -57,37 +56,51 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def weights_folder(name: str, weights: str = DEFAULT_TAG) -> Path:
-    """Where the checkpoint of preset ``name`` with weights tag ``weights`` lives in this repository."""
-    get_preset(name)
+def check_tag(name: str, weights: str) -> None:
     if weights not in WEIGHT_TAGS:
         raise ValueError(f"unknown weights tag {weights!r} for {name}; known tags: {', '.join(WEIGHT_TAGS)}")
-    return WEIGHTS_DIR / (name if weights == DEFAULT_TAG else f"{name}-{weights}")
+
+
+def weights_folder(name: str, weights: str = DEFAULT_TAG) -> Path:
+    """Where the checkpoint of preset ``name`` with weights tag ``weights`` lives in this git checkout (where
+    maintainers publish; an installed zoo downloads instead, see ``zoo.download``)."""
+    get_preset(name)
+    check_tag(name, weights)
+    checkout = checkout_weights()
+    if checkout is None:
+        raise FileNotFoundError("this zoo was installed from a wheel and has no weights/ folder: publishing runs "
+                                "in a git checkout (pass --out for a folder of your own)")
+    return checkout / folder_name(name, weights)
 
 
 def create_model(name: str, pretrained: bool = False, num_classes: int | None = None, weights: str = DEFAULT_TAG,
-                 export: bool = False, **overrides) -> nn.Module:
+                 export: bool = False, checkpoint_dir: str | os.PathLike | None = None,
+                 cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
+                 **overrides) -> nn.Module:
     """Build preset ``name``; with ``pretrained=True`` load its published weights (eval mode, self-checked).
 
     ``num_classes`` different from the checkpoint's keeps every pretrained tensor but the head.
     ``weights`` picks the tag (``rotated`` or ``upright``); ``export=True`` returns the plain-PyTorch model
     (see ``zoo.convert.export``), which never imports escnn. ``overrides`` change architecture arguments
     (e.g. ``in_channels=3``).
+
+    Pretrained weights come from ``checkpoint_dir`` if given, else the checkout's ``weights/``, else the Hugging
+    Face cache (``cache_dir``), else a download of just the files this load needs; ``local_files_only=True``
+    (or ``HF_HUB_OFFLINE=1``) never downloads. See ``zoo.download``.
     """
     preset = get_preset(name)
+    check_tag(name, weights)
     if not pretrained:
         model = _escnn_module("model").EquivariantCNN(
             preset.group, **{**preset.arch, **overrides}, **({} if num_classes is None else {"num_classes": num_classes}))
         model.meta = {"preset": name}
         return _escnn_module("convert").export(model) if export else model
-    folder = weights_folder(name, weights)
+    folder = pretrained_folder(name, weights, export=export, checkpoint_dir=checkpoint_dir, cache_dir=cache_dir,
+                               local_files_only=local_files_only)
     if export:
         from .exported import load_exported
 
         return load_exported(folder, num_classes=num_classes, **overrides)
-    if not (folder / "model.safetensors").is_file():
-        raise FileNotFoundError(f"no published {weights!r} weights for {name} yet (expected {folder}); "
-                                "use pretrained=False, or train them with python -m zoo.train")
     return _escnn_module("checkpoint").load_checkpoint(folder, num_classes=num_classes, expect_preset=name,
                                                        **overrides)
 

@@ -1,0 +1,135 @@
+"""Weights records (zoo/records.py) against the checkout's weights/ folders, the model cards' Hub metadata, the
+project's one name, and the maintainer's publish command (its dry run)."""
+import re
+import shutil
+
+import pytest
+
+from conftest import ROOT
+from zoo import publish
+from zoo.card import model_card
+from zoo.files import read_config
+from zoo.records import (GITHUB_REPO, PROJECT, RECORDS, WEIGHT_TAGS, checkout_weights, find_record, folder_name,
+                         record_for_hub_id, record_from_folder, render_records, revision_for)
+from zoo.registry import PRESETS, published_models
+
+FOLDERS = sorted(p for p in (ROOT / "weights").iterdir() if (p / "config.json").is_file())
+REGENERATE = "regenerate them with: .venv/bin/python -m zoo.publish --write-records"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_record_agrees_with_its_folder(folder):
+    config = read_config(folder)
+    record = find_record(config["preset"], config.get("weights_tag", "rotated"))
+    assert record is not None, f"{folder.name} has no record; {REGENERATE}"
+    assert record == record_from_folder(folder), f"the record of {folder.name} is stale; {REGENERATE}"
+    assert record.name == folder.name and record.hub_id == f"{PROJECT}/{folder.name}"
+    assert record.files["model.safetensors"] == config["weights_sha256"]
+    assert record.files["exported.safetensors"] == config["export"]["sha256"]
+    assert record.metrics == {k: config["metrics"][k] for k in record.metrics} and len(record.metrics) == 3
+    assert record.num_params == config["num_params"] and record.input["channels"] == config["input"]["channels"]
+    assert record.revision == revision_for(record.files)
+
+
+def test_every_record_has_a_folder_and_a_preset():
+    assert sorted(r.name for r in RECORDS) == [f.name for f in FOLDERS]
+    assert all(r.preset in PRESETS and r.tag in WEIGHT_TAGS for r in RECORDS)
+    assert len({r.hub_id for r in RECORDS}) == len(RECORDS)
+    assert record_for_hub_id(f"{PROJECT}/c8_mnist-upright") == find_record("c8_mnist", "upright")
+    assert published_models("rotated") == sorted(PRESETS)
+    assert "c8_wide_mnist" not in published_models("upright")
+
+
+def test_records_render_to_the_code_that_holds_them():
+    namespace = {}
+    exec("from zoo.records import WeightsRecord\n" + render_records(list(RECORDS)), namespace)
+    assert namespace["RECORDS"] == RECORDS
+    assert render_records(list(RECORDS)) in (ROOT / "zoo" / "records.py").read_text()
+
+
+def test_revision_changes_with_any_file():
+    files = dict(find_record("c8_mnist").files)
+    before = revision_for(files)
+    files["README.md"] = "0" * 64
+    assert revision_for(files) != before and revision_for(files).startswith("w-")
+
+
+def test_checkout_is_found_from_the_checkout():
+    assert checkout_weights() == ROOT / "weights"
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_model_card_carries_hub_metadata(folder):
+    from huggingface_hub import ModelCard
+
+    config = read_config(folder)
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.pipeline_tag == "image-classification" and card.data.library_name == PROJECT
+    results = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert results == {"rotated test accuracy": round(100 * config["metrics"]["test_rotated_accuracy"], 2),
+                       "upright test accuracy": round(100 * config["metrics"]["test_upright_accuracy"], 2)}
+    assert all(r.dataset_split == "test" and r.task_type == "image-classification" for r in card.data.eval_results)
+    assert card.data.base_model is None  # trained from scratch
+    assert f'torch.hub.load("{GITHUB_REPO}", "{config["preset"]}"' in card.text
+
+
+def test_fine_tuned_card_names_its_base_model():
+    from huggingface_hub import ModelCard
+
+    config = read_config(ROOT / "weights" / "c8_mnist")
+    config.update(weights_tag="FashionMNIST-finetune", metrics={"test_rotated_accuracy": 0.7, "val_accuracy": 0.8},
+                  parent={"hub_id": f"{PROJECT}/c8_mnist", "revision": find_record("c8_mnist").revision,
+                          "folder": "c8_mnist", "weights_sha256": config["weights_sha256"]},
+                  training={**config["training"], "dataset": "FashionMNIST"})
+    card = ModelCard(model_card(config))
+    assert card.data.base_model == f"{PROJECT}/c8_mnist"
+    (result,) = card.data.eval_results
+    assert result.metric_value == 70.0 and result.dataset_name == "FashionMNIST"
+    assert find_record("c8_mnist").revision in card.text
+
+
+def test_one_project_name_and_no_placeholder():
+    shipped = [ROOT / "README.md", ROOT / "hubconf.py", ROOT / "pyproject.toml", *ROOT.glob("zoo/*.py"),
+               *ROOT.glob("weights/*/README.md"), *ROOT.glob("docs/*.md")]
+    for path in shipped:
+        text = path.read_text()
+        assert not re.search(r"<owner>|<repo>|<user>", text), f"{path.relative_to(ROOT)} keeps a placeholder"
+    assert f'name = "{PROJECT}"' in (ROOT / "pyproject.toml").read_text()
+    assert GITHUB_REPO in (ROOT / "hubconf.py").read_text() and GITHUB_REPO in (ROOT / "README.md").read_text()
+
+
+def test_publish_dry_run_checks_and_lists_every_folder(capsys):
+    checked = publish.main([])
+    out = capsys.readouterr().out
+    assert {r.name for r in checked} == {f.name for f in FOLDERS}
+    for record in RECORDS:
+        assert f"https://huggingface.co/{record.hub_id} (tag {record.revision})" in out
+    assert "dry run, nothing uploaded" in out
+
+
+def test_publish_refuses_a_folder_that_differs_from_its_record(tmp_path):
+    folder = tmp_path / "c4_mnist"
+    shutil.copytree(ROOT / "weights" / "c4_mnist", folder)
+    assert publish.check_folder(folder) == find_record("c4_mnist")
+    (folder / "README.md").write_text("edited by hand\n")
+    with pytest.raises(ValueError, match="README.md differ from the record.*--write-records"):
+        publish.check_folder(folder)
+    renamed = tmp_path / "c4_other"
+    shutil.copytree(ROOT / "weights" / "c4_mnist", renamed)
+    with pytest.raises(ValueError, match="rename the folder to weights/c4_mnist"):
+        publish.check_folder(renamed)
+
+
+def test_write_records_rewrites_only_its_block(tmp_path):
+    target = tmp_path / "records.py"
+    source = (ROOT / "zoo" / "records.py").read_text()
+    target.write_text(source.replace(render_records(list(RECORDS)), "RECORDS = ()"))
+    written = publish.write_records(ROOT / "weights", target)
+    assert target.read_text() == source and sorted(written, key=lambda r: r.name) == sorted(RECORDS, key=lambda r: r.name)
+    target.write_text("no block here\n")
+    with pytest.raises(ValueError, match="BEGIN RECORDS"):
+        publish.write_records(ROOT / "weights", target)
+
+
+def test_folder_names():
+    assert folder_name("c8_mnist", "rotated") == "c8_mnist" and folder_name("c8_mnist", "upright") == "c8_mnist-upright"

@@ -1,0 +1,158 @@
+"""Where a pretrained checkpoint's files come from, checked against their sha256 before a byte of them is parsed.
+
+``pretrained_folder`` looks, in this order, in
+1. an explicit local folder (``checkpoint_dir``);
+2. the git checkout's ``weights/``, when the zoo runs from one (a wheel has none);
+3. the Hugging Face cache (``HF_HUB_CACHE``, by default ``~/.cache/huggingface/hub``);
+4. the Hub, through ``huggingface_hub.hf_hub_download`` (its progress bar, its cache, ``HF_ENDPOINT``,
+   ``HF_HUB_OFFLINE`` and ``local_files_only``), fetching only the files the load needs: ``config.json`` and
+   ``model.safetensors`` for the escnn model, ``config.json`` and ``exported.safetensors`` for ``export=True``.
+
+A file from the cache or the Hub is used only if its sha256 is the one its weights record lists
+(``zoo.records``). A cached file with another hash is downloaded again, once, forced; if it is still wrong the
+error names the file, both hashes and the command that clears it. huggingface_hub writes a download to an
+``.incomplete`` file and renames it only once it has its full size, and this module trusts nothing that does not
+hash right, so a failed or partial download never leaves a file that a later load uses.
+``huggingface_hub`` is imported only when the cache or the Hub is asked.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from .files import CONFIG_NAME, EXPORTED_NAME, WEIGHTS_NAME, read_config, sha256_file
+from .records import DEFAULT_TAG, RECORDS, WeightsRecord, checkout_weights, find_record, folder_name
+
+logger = logging.getLogger(__name__)
+
+
+def needed_files(export: bool) -> tuple[str, str]:
+    """What a load reads: the escnn model needs its weights, ``export=True`` the plain-PyTorch tensors."""
+    return CONFIG_NAME, EXPORTED_NAME if export else WEIGHTS_NAME
+
+
+def pretrained_folder(preset: str, tag: str = DEFAULT_TAG, *, export: bool = False,
+                      checkpoint_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                      local_files_only: bool = False, force_download: bool = False, token: str | bool | None = None
+                      ) -> Path:
+    """A folder holding the files that loading ``preset``'s ``tag`` weights needs (see the module's docstring)."""
+    names = needed_files(export)
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"checkpoint_dir {folder} is not a folder; pass a checkpoint folder "
+                                    f"({', '.join(names)}), or leave checkpoint_dir out to use the published weights")
+        return folder
+    checkout = checkout_weights()
+    if checkout is not None and not force_download:
+        folder = checkout / folder_name(preset, tag)
+        if all((folder / name).is_file() for name in names):
+            return folder  # the checkout's own files, checked against their config.json when loaded
+    record = find_record(preset, tag)
+    if record is None:
+        published = sorted(r.tag for r in RECORDS if r.preset == preset)
+        raise FileNotFoundError(f"no published {tag!r} weights for {preset} (published tags: "
+                                f"{', '.join(published) or 'none'}); use pretrained=False, or train them with "
+                                "python -m zoo.train")
+    return fetch(record, names, cache_dir=cache_dir, local_files_only=local_files_only,
+                 force_download=force_download, token=token)
+
+
+def fetch(record: WeightsRecord, names: tuple[str, ...], **options) -> Path:
+    """The Hub snapshot folder holding ``names`` from the record's pinned revision, each file verified."""
+    paths = [fetch_file(record.hub_id, record.revision, name, record.files[name], **options) for name in names]
+    return _one_folder(paths)
+
+
+def fetch_unrecorded(repo_id: str, names: tuple[str, ...], revision: str | None = None, **options) -> Path:
+    """Like ``fetch`` for a Hub repository the zoo has no record of (someone's fine-tuned checkpoint): its
+    ``config.json`` is taken as the Hub serves it, and the weights must hash to what that config says."""
+    config_path = fetch_file(repo_id, revision or "main", CONFIG_NAME, None, **options)
+    config = read_config(config_path.parent)
+    expected = {WEIGHTS_NAME: config["weights_sha256"], EXPORTED_NAME: (config.get("export") or {}).get("sha256")}
+    paths = [config_path] + [fetch_file(repo_id, revision or "main", name, expected[name], **options)
+                             for name in names if name != CONFIG_NAME]
+    return _one_folder(paths)
+
+
+def _one_folder(paths: list[Path]) -> Path:
+    folders = {path.parent for path in paths}
+    if len(folders) != 1:  # one revision's files share a snapshot folder; two mean the revision moved meanwhile
+        raise OSError(f"the files came from different revisions ({', '.join(map(str, sorted(folders)))}); "
+                      "load again")
+    return folders.pop()
+
+
+def fetch_file(repo_id: str, revision: str, filename: str, sha256: str | None, *,
+               cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
+               force_download: bool = False, token: str | bool | None = None) -> Path:
+    """One file of a Hub repository from the cache or the Hub, verified against ``sha256`` (None: not checked).
+
+    With a known hash the cache is read first and the Hub is not asked at all when the cached file is right.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    offline = local_files_only or constants.HF_HUB_OFFLINE
+    where = dict(repo_id=repo_id, filename=filename, revision=revision, cache_dir=cache_dir)
+    cached = None if force_download or sha256 is None else try_to_load_from_cache(**where)
+    if isinstance(cached, str):
+        actual = sha256_file(cached)
+        if actual == sha256:
+            return Path(cached)
+        logger.warning("%s: the cached file has sha256 %s..., its record says %s...; downloading it again",
+                       cached, actual[:12], sha256[:12])
+        if offline:
+            raise ValueError(_corrupt(repo_id, revision, filename, cached, actual, sha256, cache_dir,
+                                      "and it cannot be downloaded again offline (HF_HUB_OFFLINE or "
+                                      "local_files_only)"))
+        force_download = True
+    path = _download(where, offline, force_download, token)
+    if sha256 is None:
+        return path
+    actual = sha256_file(path)
+    if actual != sha256 and not force_download:
+        logger.warning("%s: the downloaded file has sha256 %s..., its record says %s...; downloading it again",
+                       path, actual[:12], sha256[:12])
+        path = _download(where, offline, True, token)
+        actual = sha256_file(path)
+    if actual != sha256:
+        raise ValueError(_corrupt(repo_id, revision, filename, path, actual, sha256, cache_dir,
+                                  "even after downloading it again"))
+    return path
+
+
+def _download(where: dict, offline: bool, force_download: bool, token) -> Path:
+    """``hf_hub_download`` with its failures turned into errors that say what to do."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    url = f"{constants.ENDPOINT}/{where['repo_id']}/resolve/{where['revision']}/{where['filename']}"
+    try:
+        return Path(hf_hub_download(**where, local_files_only=offline, force_download=force_download, token=token))
+    except LocalEntryNotFoundError as e:
+        raise FileNotFoundError(
+            f"{where['filename']} of {where['repo_id']} is not in the Hugging Face cache "
+            f"({where['cache_dir'] or constants.HF_HUB_CACHE}) and could not be downloaded from {url} "
+            + ("because downloads are off (HF_HUB_OFFLINE=1 or local_files_only=True)" if offline
+               else f"({e})") + ". Load it once with a connection, then it works offline") from e
+    except (RepositoryNotFoundError, RevisionNotFoundError, EntryNotFoundError) as e:
+        raise FileNotFoundError(f"{url} does not exist ({type(e).__name__}): check the repository id and "
+                                "revision, or upgrade equivariant-zoo if its records point there") from e
+    except HFValidationError as e:
+        raise ValueError(f"{where['repo_id']!r} is neither a local folder nor a Hub repository id "
+                         f"(owner/name): {e}") from e
+    except Exception as e:  # connection refused or reset, a truncated transfer, a server error
+        raise ConnectionError(f"downloading {url} failed ({type(e).__name__}: {e}); nothing was kept that a "
+                              "later load would use: try again") from e
+
+
+def _corrupt(repo_id: str, revision: str, filename: str, path, actual: str, expected: str, cache_dir, why: str) -> str:
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    storage = Path(cache_dir or constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="model")
+    return (f"{filename} of {repo_id} (revision {revision}) at {path} is corrupt: sha256 {actual}, expected "
+            f"{expected}, {why}. It was not loaded. Clear it from the cache with: rm -rf '{storage}' "
+            "and load again")
