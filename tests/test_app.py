@@ -154,3 +154,29 @@ def test_page_in_chromium(served, tmp_path):
         assert screenshot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def test_server_address_follows_flags_then_gradios_variables():
+    assert app.server_address(None, None, {}) == ("127.0.0.1", 7860)
+    spaces = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"}
+    assert app.server_address(None, None, spaces) == ("0.0.0.0", 7861)
+    assert app.server_address("127.0.0.2", 8000, spaces) == ("127.0.0.2", 8000)
+    with pytest.raises(ValueError, match="GRADIO_SERVER_PORT='http' is not a port number"):
+        app.server_address(None, None, {"GRADIO_SERVER_PORT": "http"})
+
+
+def test_a_sent_image_is_framed_as_the_page_frames_it(digits):
+    import base64
+    import io
+
+    from PIL import Image
+
+    picture = Image.fromarray(_as_picture(digits[0][7:8], size=(140, 140)))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    for text in (encoded, "data:image/png;base64," + encoded):
+        assert app.classify(app.decode_image(text), None, 30) == app.classify(picture, None, 30)
+    for bad in ("", "not base64!", base64.b64encode(b"not a picture").decode()):
+        with pytest.raises(app.InputError, match="image"):
+            app.decode_image(bad)

@@ -13,25 +13,16 @@ from zoo.convert import export
 from zoo.training import TrainConfig, fit
 
 
-def test_from_pretrained_sends_hub_keywords_to_the_hub_not_to_the_model(monkeypatch, tmp_path):
-    """huggingface_hub's mixin (0.23) passed proxies= and resume_download= on to the model: a TypeError."""
-    import huggingface_hub
-
+def test_from_pretrained_takes_architecture_keywords_and_refuses_unknown_ones(tmp_path):
+    """huggingface_hub's mixin (0.23) passed proxies= and resume_download= on to the model: a TypeError deep
+    inside. Download keywords are named ones now; anything else must be an architecture argument."""
     from zoo import from_pretrained, save_pretrained
 
     save_pretrained(built_model("trivial_mnist"), tmp_path / "repo")
-    received = {}
-
-    def fake_snapshot_download(repo_id, **kwargs):
-        received.update(kwargs, repo_id=repo_id)
-        return str(tmp_path / "repo")
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_snapshot_download)
-    model = from_pretrained("someone/trivial", proxies=None, resume_download=False, revision="main",
-                            num_classes=4, in_channels=3)
+    model = from_pretrained(tmp_path / "repo", num_classes=4, in_channels=3)
     assert (model.num_classes, model.in_channels) == (4, 3)
-    assert received["repo_id"] == "someone/trivial" and received["revision"] == "main"
-    assert {"proxies", "resume_download"} <= set(received) and "in_channels" not in received
+    with pytest.raises(TypeError, match=r"unknown keyword\(s\) \['proxies'\].*revision, cache_dir"):
+        from_pretrained(tmp_path / "repo", proxies=None)
 
 
 def test_importing_the_model_does_not_import_huggingface_hub():

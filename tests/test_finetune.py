@@ -12,6 +12,7 @@ from zoo import create_model
 from zoo import from_pretrained
 from zoo.checkpoint import load_checkpoint
 from zoo.files import read_config
+from zoo.records import find_record
 from zoo.surgery import conv_blocks, freeze_backbone
 from zoo.data import rotate
 
@@ -93,7 +94,9 @@ def test_cli_finetunes_an_image_folder_and_the_checkpoint_loads_back(tmp_path, d
              "--out", out, "--run-dir", tmp_path / "run")
     config = read_config(out)
     assert config["class_names"] == ["digit0", "digit1", "digit7"]
-    assert config["parent"].startswith("weights/c4_mnist (sha256 ")
+    assert config["parent"] == {"hub_id": "equivariant-zoo/c4_mnist", "revision": find_record("c4_mnist").revision,
+                                "folder": "c4_mnist", "weights_sha256": read_config(published("c4_mnist"))["weights_sha256"]}
+    assert "base_model: equivariant-zoo/c4_mnist" in (out / "README.md").read_text()
     assert config["architecture"]["num_classes"] == 3
 
     model = from_pretrained(out)
