@@ -14,8 +14,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.request
 
 import pytest
 import torch
@@ -149,28 +147,13 @@ def test_installed_app_serves_the_api_on_gradios_variables(venv, hub, tmp_path, 
     from gradio_client import Client
     from PIL import Image
 
-    from zoo import app
-    from zoo.browser import free_port
+    from zoo import app, browser
 
     python, work = venv
-    port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "GRADIO_"))}
-    environ.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"), GRADIO_ANALYTICS_ENABLED="False",
-                   GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port))
+    environ.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf"))
     hub.reset()
-    process = subprocess.Popen([str(python), "-m", "zoo.app"], cwd=work, env=environ, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert process.poll() is None, process.stdout.read()[-3000:]
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"zoo.app did not answer on {url}"
-                time.sleep(0.5)
+    with browser.serve(180, python, work, environ) as url:
         assert {name for name in downloads(hub) if name.endswith(".safetensors")} == \
             {f"{PROJECT}/{r.name}/exported.safetensors" for r in RECORDS if r.tag == "rotated"}
         picture = (255 - digits[0][3, 0] * 255).to(torch.uint8).repeat_interleave(4, 0).repeat_interleave(4, 1)
@@ -184,9 +167,3 @@ def test_installed_app_serves_the_api_on_gradios_variables(venv, hub, tmp_path, 
         assert sum(r["class"] == 3 for r in result["predictions"].values()) >= 5
         with pytest.raises(Exception, match="Cannot read the image"):
             Client(url, verbose=False).predict("not a picture", 0, "rotated", api_name="/classify_image")
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()

@@ -28,11 +28,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(timeout: float = 120):
-    """Run ``python -m zoo.app`` on a free loopback port; yields its URL; stops it afterwards."""
+def serve(timeout: float = 120, python: str = sys.executable, cwd: str | os.PathLike = ROOT,
+          env: dict[str, str] | None = None):
+    """Run ``python -m zoo.app`` on a free loopback port, given as Gradio's GRADIO_SERVER_PORT (as Hugging Face
+    Spaces gives it); yields its URL; stops it afterwards. By default from this checkout, offline; ``python``,
+    ``cwd`` and ``env`` run another installation (tests/test_wheel.py)."""
     port = free_port()
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "zoo.app", "--port", str(port)], cwd=ROOT, env=env,
+    env = {**(env if env is not None else {**os.environ, "HF_HUB_OFFLINE": "1"}), "GRADIO_ANALYTICS_ENABLED": "False",
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    process = subprocess.Popen([str(python), "-m", "zoo.app"], cwd=cwd, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
