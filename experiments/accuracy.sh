@@ -25,9 +25,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 train() { .venv/bin/python -m zoo.train "$1" --data-root "$DATA" --threads 1 --no-progress "${@:2}"; }
-publish() {  # evaluate and record golden logits for the presets just trained
+publish() {  # evaluate the presets just trained, then regenerate the weights records
     .venv/bin/python -m zoo.evaluate "$@" --data-root "$DATA" --weights rotated --update
-    .venv/bin/python tests/make_golden.py "$@"
+    .venv/bin/python -m zoo.publish --write-records
 }
 record() {  # keep a run's recipe and validation curve for the README's recipe table
     .venv/bin/python experiments/recipes.py --record "weights/$1" "$2" > /dev/null

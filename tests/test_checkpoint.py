@@ -38,7 +38,7 @@ def test_layout_and_contents(folder):
     extra = set(state) - set(params) - {f"{n}.filter" for n in convs}
     assert extra and all(k.endswith(("running_mean", "running_var", "num_batches_tracked")) for k in extra)
     config = read_config(folder)
-    assert config["format_version"] == 2
+    assert config["format_version"] == 3
     assert config["architecture"]["group"] == "c4"
     assert config["num_params"] == sum(p.numel() for p in params.values())
     assert len(config["self_check"]["logits"]) == 20 and config["self_check"]["rtol"] > 0
@@ -183,57 +183,67 @@ def test_missing_self_check_is_refused(folder):
 def test_filter_outside_the_kernel_space_is_refused(folder):
     """A filter that no C4-equivariant layer can apply (here: random numbers) is not silently projected."""
     state = load_file(folder / WEIGHTS_NAME)
-    state["features.4.filter"] = torch.randn_like(state["features.4.filter"])
+    state["blocks.1.conv.filter"] = torch.randn_like(state["blocks.1.conv.filter"])
     _rewrite(folder, state)
-    with pytest.raises(ValueError, match=r"features.4: the stored filter is not an equivariant filter"):
+    with pytest.raises(ValueError, match=r"blocks.1.conv: the stored filter is not an equivariant filter"):
         load_checkpoint(folder)
 
 
-def test_coefficients_in_a_format_2_file_are_refused(folder):
+def test_coefficients_in_a_checkpoint_are_refused(folder):
     from zoo.checkpoint import learned_state
 
-    _rewrite(folder, learned_state(built_model("c4_mnist")))  # escnn coefficients under the format-2 label
-    with pytest.raises(ValueError, match=r"missing: \['features.0.filter'.*unexpected: \['features.0.weights'"):
+    _rewrite(folder, learned_state(built_model("c4_mnist")))  # escnn coefficients under the filters' label
+    with pytest.raises(ValueError, match=r"missing: \['blocks.0.conv.filter'.*unexpected: \['blocks.0.conv.weights'"):
         load_checkpoint(folder)
 
 
 def test_other_format_versions_are_refused_with_what_to_do(folder):
     from zoo.exported import load_exported
 
-    _rewrite(folder, format_version=1)
+    _rewrite(folder, format_version=2)
     for load in (load_checkpoint, load_exported):
-        with pytest.raises(ValueError, match=r"format-1 checkpoint.*python -m zoo.migrate"):
+        with pytest.raises(ValueError, match=r"format-2 checkpoint.*python -m zoo.upgrade"):
             load(folder)
-    _rewrite(folder, format_version=3)
-    with pytest.raises(ValueError, match="format_version 3.*upgrade equivariant-zoo"):
+    _rewrite(folder, format_version=4)
+    with pytest.raises(ValueError, match="format_version 4.*upgrade equivariant-zoo"):
+        load_checkpoint(folder)
+    _rewrite(folder, format_version=1)
+    with pytest.raises(ValueError, match="format 1 is no longer read"):
         load_checkpoint(folder)
 
 
-def test_migrate_converts_a_format_1_folder(folder, tmp_path, digits):
-    """A format-1 folder (coefficients, no reference logits) becomes format 2 with the same function."""
-    from zoo.checkpoint import learned_state
-    from zoo.migrate import main as migrate_main
+def _as_format_2(folder):
+    """The folder as the zoo wrote it before blocks: tensors named by their layer's position (features.<j>)."""
+    from zoo.upgrade import format2_names, rename
+
+    model = load_checkpoint(folder)
+    back = {new: old for old, new in format2_names(model).items()}
+    _rewrite(folder, rename(load_file(folder / WEIGHTS_NAME), back), format_version=2)
+
+
+def test_upgrade_renames_a_format_2_folder(folder, digits):
+    from zoo.upgrade import main as upgrade_main
 
     expected = load_checkpoint(folder)(digits[0]).detach()
-    _rewrite(folder, learned_state(load_checkpoint(folder)), format_version=1, self_check=None)
+    _as_format_2(folder)
+    assert any(k.startswith("features.4.") for k in load_file(folder / WEIGHTS_NAME))
     exported_bytes = (folder / "exported.safetensors").read_bytes()
-    migrate_main([str(folder)])
-    assert read_config(folder)["format_version"] == 2
+    upgrade_main([str(folder)])
+    assert read_config(folder)["format_version"] == 3
     assert (folder / "exported.safetensors").read_bytes() == exported_bytes
     assert_close(load_checkpoint(folder)(digits[0]), expected)
-    migrate_main([str(folder)])  # a second run leaves format 2 alone
+    upgrade_main([str(folder)])  # a second run leaves format 3 alone
 
 
-def test_migrate_writes_nothing_when_the_export_disagrees(folder):
-    """If the export and the stored batch norm do not describe one model, the folder is left as it was."""
-    from zoo.checkpoint import learned_state
-    from zoo.migrate import migrate
+def test_upgrade_writes_nothing_when_the_self_check_fails(folder):
+    from zoo.upgrade import upgrade
 
-    state = learned_state(load_checkpoint(folder))
+    _as_format_2(folder)
+    state = load_file(folder / WEIGHTS_NAME)
     bias = next(k for k in state if k.startswith("features.1.") and k.endswith(".bias"))
-    state[bias] = state[bias] + 1.0  # the export's folded bias no longer matches the batch norm
-    _rewrite(folder, state, format_version=1)
+    state[bias] = state[bias] + 1.0  # not the function whose logits config.json recorded
+    _rewrite(folder, state)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     with pytest.raises(ValueError, match="does not reproduce the logits"):
-        migrate(folder)
+        upgrade(folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

@@ -13,7 +13,7 @@ from zoo import from_pretrained
 from zoo.checkpoint import load_checkpoint
 from zoo.files import read_config
 from zoo.records import find_record
-from zoo.surgery import conv_blocks, freeze_backbone
+from zoo.surgery import freeze_backbone
 from zoo.data import rotate
 
 
@@ -81,8 +81,8 @@ def test_linear_probe_freezes_the_backbone_bitwise(digits):
 def test_trainable_blocks_unfreezes_the_last_blocks():
     model = create_model("c4_mnist")
     freeze_backbone(model, trainable_blocks=1)
-    last = {id(p) for module in conv_blocks(model)[-1] for p in module.parameters()}
-    trainable = {id(p) for n, p in model.named_parameters() if p.requires_grad and n.startswith("features")}
+    last = {id(p) for p in model.blocks[-1].parameters()}
+    trainable = {id(p) for n, p in model.named_parameters() if p.requires_grad and n.startswith("blocks")}
     assert trainable == last and last  # the last conv block: its conv and its batch norm
 
 

@@ -119,7 +119,7 @@ from zoo.probes import embedded_digits
 model = load_checkpoint(sys.argv[1])
 x, y = embedded_digits()
 with torch.no_grad():
-    print(json.dumps({"logits": model(x).tolist(), "coefficients": model.features[4].weights[:64].tolist()}))
+    print(json.dumps({"logits": model(x).tolist(), "coefficients": model.blocks[1].conv.weights[:64].tolist()}))
 """
 
 
@@ -139,7 +139,7 @@ def test_d4_loads_alike_under_other_blas_kernels(digits):
     expected = model(digits[0]).detach()
     for core, run in runs.items():
         assert_close(torch.tensor(run["logits"]), expected, what=f"logits with OpenBLAS {core} kernels")
-    coefficients = [model.features[4].weights[:64].detach()] + [torch.tensor(r["coefficients"]) for r in runs.values()]
+    coefficients = [model.blocks[1].conv.weights[:64].detach()] + [torch.tensor(r["coefficients"]) for r in runs.values()]
     scale = coefficients[0].abs().max().item()
     spread = max((c - coefficients[0]).abs().max().item() for c in coefficients[1:]) / scale  # relative
     if spread < 1e-3:

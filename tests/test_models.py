@@ -90,7 +90,7 @@ def test_so2_batch_norm_backpropagates_through_its_statistics():
 
     from zoo.groups import IIDBatchNorm
 
-    field_type = built_model("so2_mnist").features[1].in_type
+    field_type = built_model("so2_mnist").blocks[0].norm.in_type
     x = torch.randn(8, field_type.size, 5, 5, dtype=torch.float64) * 3
 
     def grad_norm(bn):
@@ -107,7 +107,7 @@ def test_so2_batch_norm_keeps_fp32_statistics_under_bf16_autocast():
     model = create_model("so2_mnist").train()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         model(torch.rand(4, 1, 28, 28))
-    bn = model.features[1]
+    bn = model.blocks[0].norm
     assert all(b.dtype in (torch.float32, torch.long) for b in bn.buffers())
     assert all(torch.isfinite(b.float()).all() for b in bn.buffers())
     assert not all((b == 1).all() for n, b in bn.named_buffers() if n.endswith("running_var")), "stats not updated"
@@ -117,7 +117,7 @@ def test_fourier_elu_matches_escnn(digits):
     """The zoo's copy-free FourierELU computes what escnn's FourierELU computes."""
     from escnn import nn as enn
 
-    ours = built_model("so2_mnist").features[2]
+    ours = built_model("so2_mnist").blocks[0].act
     reference = enn.FourierELU(ours.in_type.gspace, len(ours.in_type), irreps=ours.rho.irreps, N=16)
     x = enn.GeometricTensor(torch.randn(3, ours.in_type.size, 6, 7), ours.in_type)
     assert type(ours) is not enn.FourierELU

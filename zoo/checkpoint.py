@@ -1,12 +1,13 @@
 """Checkpoint folders: ``model.safetensors`` + ``config.json`` + ``README.md``, laid out as a Hugging Face model repo.
 
-Format 2 stores what was learned in a form that means the same on every machine: each equivariant convolution
+Format 3 stores what was learned in a form that means the same on every machine: each equivariant convolution
 as its expanded filter (out, in, k, k), never as escnn coefficients, whose kernel basis escnn may build
 differently on another CPU (see ``zoo.basis``); batch-norm parameters and statistics and the head as they are.
 Loading fits the coefficients of the locally built basis by least squares. ``config.json`` records the sha256
 of ``model.safetensors`` (verified on every load), the architecture, and the logits of the embedded probe digits
-(``zoo.probes``) that every load reproduces before it returns a model. Format 1 (coefficients) is refused with
-the command that converts it (``python -m zoo.migrate``).
+(``zoo.probes``) that every load reproduces before it returns a model. Tensors are named after the model's
+blocks (``blocks.<i>.conv.filter``, ``blocks.<i>.norm...``); format 2 named them by position in a flat list
+(``features.<j>``) and is refused with the command that renames them (``python -m zoo.upgrade``).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from .surgery import adapt_in_channels
 
 logger = logging.getLogger(__name__)
 
-FILTER_SUFFIX = ".filter"  # format 2: an R2Conv's expanded filter, stored in place of its ".weights" coefficients
+FILTER_SUFFIX = ".filter"  # an R2Conv's expanded filter, stored in place of its ".weights" coefficients
 _STATISTICS = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -43,13 +44,17 @@ def learned_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
             if name in params or name.endswith(_STATISTICS)}
 
 
+def block_convs(model) -> dict[str, enn.R2Conv]:
+    """Every block's convolution by its state-dict name (``blocks.<i>.conv``)."""
+    return {f"blocks.{i}.conv": block.conv for i, block in enumerate(model.blocks)}
+
+
 def portable_state(model) -> dict[str, torch.Tensor]:
-    """``learned_state`` with every escnn convolution's coefficients replaced by its expanded filter (format 2)."""
+    """``learned_state`` with every block's convolution coefficients replaced by its expanded filter."""
     state = learned_state(model)
-    for name, module in model.named_modules():
-        if isinstance(module, enn.R2Conv):
-            del state[f"{name}.weights"]
-            state[name + FILTER_SUFFIX] = conv_filter(module)
+    for name, conv in block_convs(model).items():
+        del state[f"{name}.weights"]
+        state[name + FILTER_SUFFIX] = conv_filter(conv)
     return state
 
 
@@ -144,7 +149,7 @@ def load_portable_state(model, state: dict[str, torch.Tensor], source: str = "st
     expanded filters are rebuilt from the new weights.
     """
     _check_keys(portable_state(model), state, model, source)
-    convs = {name: module for name, module in model.named_modules() if isinstance(module, enn.R2Conv)}
+    convs = block_convs(model)
     was_training = model.training
     model.train()
     result = model.load_state_dict({k: v for k, v in state.items() if not k.endswith(FILTER_SUFFIX)}, strict=False)

@@ -1,6 +1,6 @@
 """escnn model -> plain PyTorch: ``export(model)`` gives an ``ExportedCNN`` that computes the same logits.
 
-Each equivariant block becomes one ``nn.Conv2d`` with its batch norm folded in, followed by the zoo's plain
+Each of the model's blocks becomes one ``nn.Conv2d`` with its batch norm folded in, followed by the zoo's plain
 nonlinearity and pooling modules (``zoo.layers``); group pooling and head are copied. ``ESCNN_TO_PLAIN`` is the
 one table from escnn layer types to their plain counterparts; ``zoo.exported.LAYER_KINDS`` says how those are
 stored and rebuilt.
@@ -16,7 +16,7 @@ from torch import nn
 
 from .exported import ExportedCNN
 from .layers import FourierELU
-from .model import ChannelwiseOp, EquivariantCNN
+from .model import ChannelwiseOp, ConvBlock, EquivariantCNN
 
 
 def channel_affine(norm: nn.Module, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -32,33 +32,40 @@ def channel_affine(norm: nn.Module, channels: int) -> tuple[torch.Tensor, torch.
     return (out[1:] - out[0]).T, out[0]  # matrix[o, i]: output channel o from input channel i
 
 
-def _conv_and_norm(layers: list, i: int) -> tuple[list[nn.Module], int]:
-    """An R2Conv and the batch norm after it -> one Conv2d with the norm folded in."""
-    conv, norm = layers[i].export(), layers[i + 1]
-    matrix, shift = channel_affine(norm, layers[i].out_type.size)
-    folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=True)
+def fold_norm(conv: enn.R2Conv, norm: enn.EquivariantModule) -> nn.Conv2d:
+    """A block's R2Conv with its batch norm (eval mode) folded in: one plain ``Conv2d``."""
+    plain = conv.export()
+    matrix, shift = channel_affine(norm, conv.out_type.size)
+    folded = nn.Conv2d(plain.in_channels, plain.out_channels, plain.kernel_size, padding=plain.padding, bias=True)
     with torch.no_grad():
-        folded.weight.copy_(torch.einsum("oi,ichw->ochw", matrix, conv.weight))
-        bias = conv.bias if conv.bias is not None else torch.zeros(conv.out_channels)
+        folded.weight.copy_(torch.einsum("oi,ichw->ochw", matrix, plain.weight))
+        bias = plain.bias if plain.bias is not None else torch.zeros(plain.out_channels)
         folded.bias.copy_(matrix @ bias + shift)
-    return [folded], 2
+    return folded
 
 
-# escnn layer type -> function(layers, index) -> (plain modules, number of escnn layers consumed)
-ESCNN_TO_PLAIN: dict[type, Callable[[list, int], tuple[list[nn.Module], int]]] = {
-    enn.R2Conv: _conv_and_norm,
-    enn.ELU: lambda layers, i: ([nn.ELU(inplace=True)], 1),
-    enn.FourierELU: lambda layers, i: ([FourierELU(layers[i].A, layers[i].Ainv)], 1),
-    ChannelwiseOp: lambda layers, i: ([copy.deepcopy(layers[i].op)], 1),
-    enn.RestrictionModule: lambda layers, i: ([], 1),  # the same channels, seen by a subgroup
+# escnn layer type -> its plain counterparts (the conv and its norm are folded by ``fold_norm``)
+ESCNN_TO_PLAIN: dict[type, Callable[[nn.Module], list[nn.Module]]] = {
+    enn.ELU: lambda layer: [nn.ELU(inplace=True)],
+    enn.FourierELU: lambda layer: [FourierELU(layer.A, layer.Ainv)],
+    ChannelwiseOp: lambda layer: [copy.deepcopy(layer.op)],
+    enn.RestrictionModule: lambda layer: [],  # the same channels, seen by a subgroup
 }
 
 
-def _converter(layer: nn.Module):
+def _plain(layer: nn.Module) -> list[nn.Module]:
     for cls in type(layer).__mro__:
         if cls in ESCNN_TO_PLAIN:
-            return ESCNN_TO_PLAIN[cls]
+            return ESCNN_TO_PLAIN[cls](layer)
     raise NotImplementedError(f"no plain-PyTorch export for {type(layer).__name__}; add it to ESCNN_TO_PLAIN")
+
+
+def export_block(block: ConvBlock) -> list[nn.Module]:
+    """One block as plain modules: [restriction: nothing], folded conv and norm, nonlinearity, [pool]."""
+    modules = _plain(block.restrict) if block.restrict is not None else []
+    modules.append(fold_norm(block.conv, block.norm))
+    modules += _plain(block.act)
+    return modules + (_plain(block.pool) if block.pool is not None else [])
 
 
 @torch.no_grad()
@@ -67,11 +74,7 @@ def export(model: EquivariantCNN) -> ExportedCNN:
     was_training = model.training
     model.train()
     model.eval()  # refresh escnn's expanded filters from the current weights
-    layers, modules, i = list(model.features), [], 0
-    while i < len(layers):
-        plain, used = _converter(layers[i])(layers, i)
-        modules += plain
-        i += used
+    modules = [m for block in model.blocks for m in export_block(block)]
     exported = ExportedCNN(nn.Sequential(*modules), copy.deepcopy(model.group_pool), copy.deepcopy(model.head),
                            model.in_channels, model.min_input_size)
     model.train(was_training)

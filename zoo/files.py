@@ -1,6 +1,6 @@
 """The files of a checkpoint folder, and writing them safely (no escnn, no model: a leaf module).
 
-A checkpoint folder is a Hugging Face model repository: ``model.safetensors`` (what was learned, format 2: see
+A checkpoint folder is a Hugging Face model repository: ``model.safetensors`` (what was learned, format 3: see
 ``zoo.checkpoint``), ``config.json`` (what it is and how it was made), ``README.md`` (the model card) and
 ``exported.safetensors`` (the plain-PyTorch model, see ``zoo.exported``).
 """
@@ -16,7 +16,7 @@ WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 CARD_NAME = "README.md"
 EXPORTED_NAME = "exported.safetensors"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -70,13 +70,13 @@ def check_format(config: dict, folder: str | os.PathLike) -> None:
     version = config.get("format_version", 1)
     if version == FORMAT_VERSION:
         return
-    if version == 1:
-        raise ValueError(f"{folder} is a format-1 checkpoint: it stores escnn coefficients, whose meaning depends on "
-                         "the kernel basis escnn computes on the machine that loads them (on another CPU the d4 "
-                         "model loaded at 21% accuracy). Convert it with: python -m zoo.migrate "
-                         f"{folder}  (it needs the folder's exported.safetensors), or download the checkpoint again")
+    if version == 2:
+        raise ValueError(f"{folder} is a format-2 checkpoint: its tensors are named by position (features.<j>), "
+                         "this zoo names them by block (blocks.<i>.conv). Rename them with: python -m zoo.upgrade "
+                         f"{folder}  (it proves the result with the checkpoint's self-check), or download it again")
     raise ValueError(f"{folder} has format_version {version!r}; this version of the zoo reads format "
-                     f"{FORMAT_VERSION}: upgrade equivariant-zoo")
+                     f"{FORMAT_VERSION}" + (": upgrade equivariant-zoo" if isinstance(version, int)
+                                            and version > FORMAT_VERSION else " (format 1 is no longer read)"))
 
 
 def verified(path: Path, expected_sha256: str) -> Path:

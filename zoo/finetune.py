@@ -26,7 +26,7 @@ from .cli import add_data, add_preset, add_weights, parser, positive_int
 from .metrics import accuracy
 from .records import find_record, folder_name
 from .registry import create_model
-from .surgery import conv_blocks, freeze_backbone
+from .surgery import freeze_backbone
 from .training import TrainConfig, add_training_args, fit, recipe, setup_processes
 
 MODES = ("finetune", "probe", "scratch")
@@ -173,7 +173,7 @@ def main(argv=None) -> Path:
                          num_classes=len(class_names), in_channels=args.in_channels)
     parent = None if args.mode == "scratch" else parent_of(args.preset, args.weights, model.meta)
     if args.mode == "probe":
-        blocks = len(conv_blocks(model))
+        blocks = len(model.blocks)
         if not 0 <= (args.trainable_blocks or 0) <= blocks:
             raise ValueError(f"--trainable-blocks {args.trainable_blocks}: {args.preset} has {blocks} conv blocks; "
                              f"choose 0 to {blocks}")

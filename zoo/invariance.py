@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 
 from . import data
-from .layers import GroupMaxPool
 from .cli import add_data, add_models, add_weights, models_of, parser, positive_int
 from .readme import publish
 from .registry import create_model
@@ -51,21 +50,14 @@ def measure(model, images: torch.Tensor) -> dict:
 
 @torch.no_grad()
 def block_invariants(model, images: torch.Tensor) -> list[torch.Tensor]:
-    """An escnn ``EquivariantCNN``'s invariant vector after each conv block, (B, fields) each, then its logits."""
+    """An escnn ``EquivariantCNN``'s invariant vector after each block, (B, fields) each, then its logits."""
     from escnn import nn as enn
 
     model.eval()
-    layers, out, activation = list(model.features), [], None
-    x = enn.GeometricTensor(images, model.in_type)
-    for i, layer in enumerate(layers):
-        x = layer(x)
-        if isinstance(layer, (enn.ELU, enn.FourierELU)):
-            activation = layer
-        block_ends = i + 1 == len(layers) or isinstance(layers[i + 1], (enn.R2Conv, enn.RestrictionModule))
-        if block_ends and not isinstance(layer, enn.RestrictionModule):
-            fibre = x.type.representations[0].size
-            grid = activation.A if isinstance(activation, enn.FourierELU) else None
-            out.append(GroupMaxPool(fibre, grid)(x.tensor).mean(dim=(2, 3)))
+    x, out = enn.GeometricTensor(images, model.in_type), []
+    for block in model.blocks:
+        x = block(x)
+        out.append(block.invariant_pool(x.tensor).mean(dim=(2, 3)))
     return out + [model.forward_head(model.group_pool(x.tensor))]
 
 

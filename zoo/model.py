@@ -27,11 +27,48 @@ class ChannelwiseOp(enn.EquivariantModule):
         return b, c, (h + 1) // 2, (w + 1) // 2
 
 
+class ConvBlock(enn.EquivariantModule):
+    """One block of the network, and the one place its structure is written:
+    [restriction to a subgroup] -> ``conv`` (R2Conv) -> ``norm`` (batch norm) -> ``act`` (nonlinearity) -> [``pool``].
+
+    Export, fine-tuning surgery, the invariance measurement and the checkpoint code iterate over
+    ``model.blocks`` and these named parts. ``invariant_pool`` maps the block's output fields to invariant
+    scalars (the max over the group, or over the SO(2) grid of ``act``); it is not part of ``forward``.
+    """
+
+    def __init__(self, conv: enn.R2Conv, norm: enn.EquivariantModule, act: enn.EquivariantModule,
+                 pool: ChannelwiseOp | None, restrict: enn.RestrictionModule | None, invariant_pool: nn.Module) -> None:
+        super().__init__()
+        self.restrict, self.conv, self.norm, self.act, self.pool = restrict, conv, norm, act, pool
+        object.__setattr__(self, "invariant_pool", invariant_pool)  # not a submodule: the model owns the last one
+        self.in_type = (restrict or conv).in_type
+        self.out_type = act.out_type
+
+    PARTS = ("restrict", "conv", "norm", "act", "pool")  # the order forward applies them in
+
+    def named_parts(self) -> list[tuple[str, nn.Module]]:
+        """(name, layer) of the block's layers, in the order ``forward`` applies them."""
+        return [(name, getattr(self, name)) for name in self.PARTS if getattr(self, name) is not None]
+
+    def parts(self) -> list[nn.Module]:
+        return [module for _, module in self.named_parts()]
+
+    def forward(self, x: enn.GeometricTensor) -> enn.GeometricTensor:
+        for part in self.parts():
+            x = part(x)
+        return x
+
+    def evaluate_output_shape(self, input_shape):
+        for part in self.parts():
+            input_shape = part.evaluate_output_shape(input_shape)
+        return input_shape
+
+
 class EquivariantCNN(nn.Module):
     """Equivariant conv blocks, group pooling, global average pooling and a linear head.
 
-    Each block is R2Conv -> batch norm -> ELU, followed after the blocks in ``pool_after`` by a stride-2
-    ``BlurPool2d``. Pooling over the group makes the features invariant; averaging over space makes them
+    ``blocks`` holds one ``ConvBlock`` per conv layer: R2Conv -> batch norm -> ELU, followed after the blocks in
+    ``pool_after`` by a stride-2 ``BlurPool2d``. Pooling over the group makes the features invariant; averaging over space makes them
     one vector of ``num_features`` numbers per image, which the linear ``head`` maps to class logits.
 
     Args:
@@ -84,12 +121,13 @@ class EquivariantCNN(nn.Module):
         self.meta: dict = {}  # what a checkpoint says about these weights (see zoo.checkpoint)
 
         self.in_type = enn.FieldType(self.gspace, [self.gspace.trivial_repr] * in_channels)
-        layers, field_type, layer_group, gspace = [], self.in_type, self.group, self.gspace
+        blocks, field_type, layer_group, gspace = [], self.in_type, self.group, self.gspace
         for i, (width, kernel_size) in enumerate(zip(widths, kernel_sizes)):
+            restrict = None
             if subgroup_layers and i == len(widths) - subgroup_layers:
                 name, subgroup_id = self.group.subgroup
-                layers.append(enn.RestrictionModule(field_type, subgroup_id))
-                field_type, layer_group = layers[-1].out_type, get_group(name)
+                restrict = enn.RestrictionModule(field_type, subgroup_id)
+                field_type, layer_group = restrict.out_type, get_group(name)
                 gspace = field_type.gspace
             fibre_dim = layer_group.fibre_dim(gspace, so2_max_frequency)
             activation = layer_group.activation(gspace, layer_group.num_fields(width, fibre_dim),
@@ -97,14 +135,14 @@ class EquivariantCNN(nn.Module):
             out_type = activation.in_type
             # recompute: the layer samples its own basis. escnn otherwise hands every model the same cached
             # basis modules, so model.to("cuda") or .double() on one model would move another model's bases too.
-            layers += [enn.R2Conv(field_type, out_type, kernel_size, padding=kernel_size // 2, bias=False,
-                                  initialize=initialize, recompute=True),
-                       layer_group.batch_norm(out_type), activation]
-            if i in pool_after:
-                layers.append(ChannelwiseOp(out_type, BlurPool2d()))
+            conv = enn.R2Conv(field_type, out_type, kernel_size, padding=kernel_size // 2, bias=False,
+                              initialize=initialize, recompute=True)
+            pool = ChannelwiseOp(out_type, BlurPool2d()) if i in pool_after else None
+            blocks.append(ConvBlock(conv, layer_group.batch_norm(out_type), activation, pool, restrict,
+                                    layer_group.group_pool(activation, fibre_dim)))
             field_type = out_type
-        self.features = enn.SequentialModule(*layers)
-        self.group_pool = layer_group.group_pool(activation, fibre_dim)
+        self.blocks = nn.ModuleList(blocks)
+        self.group_pool = blocks[-1].invariant_pool
         self.invariance = layer_group.name  # the group whose action leaves the logits unchanged
         self.num_features = len(field_type)
         self.head = nn.Linear(self.num_features, num_classes)
@@ -116,8 +154,10 @@ class EquivariantCNN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) -> invariant feature maps (B, num_features, H/4, W/4)."""
         check_images(x, self.in_channels, self.min_input_size)
-        y = self.features(enn.GeometricTensor(x, self.in_type)).tensor
-        return self.group_pool(y)
+        y = enn.GeometricTensor(x, self.in_type)
+        for block in self.blocks:
+            y = block(y)
+        return self.group_pool(y.tensor)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """Invariant feature maps -> logits, by global average pooling and the linear head."""

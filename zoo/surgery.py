@@ -10,16 +10,6 @@ from torch import nn
 from .model import EquivariantCNN
 
 
-def conv_blocks(model: EquivariantCNN) -> list[list[nn.Module]]:
-    """The model's blocks: each R2Conv with the layers after it up to the next R2Conv."""
-    blocks: list[list[nn.Module]] = []
-    for module in model.features:
-        if isinstance(module, enn.R2Conv) or not blocks:
-            blocks.append([])
-        blocks[-1].append(module)
-    return blocks
-
-
 @torch.no_grad()
 def adapt_in_channels(model: EquivariantCNN, in_channels: int) -> None:
     """Make ``model`` take ``in_channels`` input channels (e.g. 3 for RGB), keeping what its first layer learned.
@@ -33,14 +23,14 @@ def adapt_in_channels(model: EquivariantCNN, in_channels: int) -> None:
 
     if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
         raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-    old = model.features[0]
+    old = model.blocks[0].conv
     target = conv_filter(old).sum(dim=1, keepdim=True).repeat(1, in_channels, 1, 1) / in_channels
     in_type = enn.FieldType(model.gspace, [model.gspace.trivial_repr] * in_channels)
     new = enn.R2Conv(in_type, old.out_type, old.kernel_size, padding=old.padding, bias=False, initialize=False,
                      recompute=True)  # its own basis modules, as in zoo.model
     load_conv_filter(new, target, "first layer")
-    model.features._modules[next(iter(model.features._modules))] = new
-    model.features.in_type = in_type
+    model.blocks[0].conv = new
+    model.blocks[0].in_type = in_type
     model.in_type, model.in_channels = in_type, in_channels
     model.arch["in_channels"] = in_channels
     model.train(model.training)
@@ -52,14 +42,14 @@ def freeze_backbone(model: EquivariantCNN, trainable_blocks: int = 0) -> None:
     The frozen blocks' batch norms and nonlinearities stay in eval mode whatever ``model.train()`` says, so the
     statistics stay put too: each such module's own ``train`` is replaced by one that keeps it in eval mode.
     """
-    blocks = conv_blocks(model)
+    blocks = model.blocks
     if isinstance(trainable_blocks, bool) or not isinstance(trainable_blocks, int) \
             or not 0 <= trainable_blocks <= len(blocks):
         raise ValueError(f"trainable_blocks must be an int from 0 to {len(blocks)} (the model's conv blocks), "
                          f"got {trainable_blocks!r}")
     for block in blocks[:len(blocks) - trainable_blocks]:
-        for module in block:
-            module.requires_grad_(False)
-            if not isinstance(module, enn.R2Conv):  # a frozen conv expands its fixed filter as in training
+        block.requires_grad_(False)
+        for name, module in block.named_parts():
+            if name != "conv":  # a frozen conv expands its fixed filter as in training
                 module.train = types.MethodType(lambda self, mode=True: type(self).train(self, False), module)
                 module.eval()

@@ -1,0 +1,78 @@
+"""Rename a format-2 checkpoint's tensors to format 3, proving the result with the checkpoint's own self-check.
+
+    python -m zoo.upgrade weights/*/          # every published folder; format-3 folders are left as they are
+
+Format 2 named each tensor by the position of its layer in one flat list (``features.<j>.filter``); format 3 by
+the block and part it belongs to (``blocks.<i>.conv.filter``, ``blocks.<i>.norm...``). The layers are the same
+ones in the same order, so the conversion renames keys and changes no number. The renamed weights must then
+reproduce the logits recorded in config.json when the checkpoint was written; nothing is written unless they do.
+``exported.safetensors`` is kept byte for byte.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from .card import model_card
+from .checkpoint import load_portable_state
+from .cli import parser
+from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, read_config, sha256_file, verified,
+                    write_config, write_text)
+from .model import EquivariantCNN
+from .probes import self_check
+
+
+def format2_names(model: EquivariantCNN) -> dict[str, str]:
+    """Format 2's name prefix of each layer (``features.<j>.``) -> format 3's (``blocks.<i>.<part>.``)."""
+    parts = [f"blocks.{i}.{name}." for i, block in enumerate(model.blocks) for name, _ in block.named_parts()]
+    return {f"features.{j}.": part for j, part in enumerate(parts)}
+
+
+def rename(state: dict, names: dict[str, str]) -> dict:
+    renamed = {}
+    for key, tensor in state.items():
+        prefix = next((old for old in names if key.startswith(old)), None)
+        renamed[key if prefix is None else names[prefix] + key[len(prefix):]] = tensor
+    return renamed
+
+
+def upgrade(folder: str | Path) -> dict | None:
+    """Rewrite a format-2 folder as format 3; returns the self-check margin, or None if it was already format 3."""
+    folder = Path(folder)
+    config = read_config(folder)
+    version = config.get("format_version", 1)
+    if version == FORMAT_VERSION:
+        return None
+    if version != 2:
+        raise ValueError(f"{folder}: cannot upgrade format_version {version!r} (only format 2)")
+    weights = verified(folder / WEIGHTS_NAME, config["weights_sha256"])
+    model = EquivariantCNN(**config["architecture"], initialize=False)
+    state = rename(load_file(weights), format2_names(model))
+    load_portable_state(model, state, str(weights))
+    margin = self_check(model.eval(), config, str(folder), model.in_channels)  # the proof: the recorded logits
+
+    atomic_write(weights, lambda tmp: save_file(state, tmp, metadata={"format": "pt", "preset": config["preset"]}))
+    config.update(format_version=FORMAT_VERSION, weights_sha256=sha256_file(weights))
+    write_config(folder, config)
+    write_text(folder / CARD_NAME, model_card(config))
+    return margin
+
+
+def main(argv=None) -> None:
+    p = parser(__doc__)
+    p.add_argument("folders", nargs="+", help="checkpoint folders (config.json + model.safetensors)")
+    args = p.parse_args(argv)
+    for folder in args.folders:
+        margin = upgrade(folder)
+        if margin is None:
+            print(f"{folder}: already format {FORMAT_VERSION}")
+        else:
+            print(f"{folder}: format 2 -> {FORMAT_VERSION}; self-check: largest logit difference "
+                  f"{margin['max_diff']:.2e}, tolerance {margin['tolerance']:.2e}")
+
+
+if __name__ == "__main__":
+    from .cli import run
+
+    run(main)
