@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
-train() { .venv/bin/python -m zoo.train "$1" --data-root "$DATA" --threads 1 --no-progress "${@:2}"; }
+train() { .venv/bin/python -m zoo.train "$1" --data-root "$DATA" --threads 1 --no-progress --publish "${@:2}"; }
 publish() {  # evaluate the presets just trained, then regenerate the weights records
     .venv/bin/python -m zoo.evaluate "$@" --data-root "$DATA" --weights rotated --update
     .venv/bin/python -m zoo.publish --write-records

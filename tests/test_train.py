@@ -81,3 +81,24 @@ def test_widths_and_jitter_are_recorded_and_the_checkpoint_loads_at_its_widths(m
                                                        "scale uniform in [0.95, 1.05]")
     model = load_checkpoint(tmp_path / "wide" / "out")
     assert model.arch["widths"] == [8, 8, 8, 8, 8] and model.num_features == 8
+
+
+def test_the_readme_training_line_leaves_published_weights_alone(mnist_root, tmp_path):
+    """The README's line (`zoo.train c8_mnist --data-root ... --epochs 8`), on a shorter budget, run from a folder
+    of the user's: the checkpoint lands in the run folder, weights/ keeps every byte."""
+    from zoo.files import sha256_file
+
+    before = {p: sha256_file(p) for p in (ROOT / "weights").rglob("*") if p.is_file()}
+    line = [sys.executable, "-m", "zoo.train", "c8_mnist", "--data-root", str(mnist_root), "--epochs", "0.5",
+            "--train-size", "256", "--val-size", "64", "--batch-size", "64", "--threads", "1", "--no-bf16",
+            "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(line, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert {p: sha256_file(p) for p in (ROOT / "weights").rglob("*") if p.is_file()} == before
+    out = tmp_path / "runs" / "train" / "c8_mnist-rotated" / "checkpoint"
+    assert f"wrote {out.relative_to(tmp_path)}" in result.stdout and read_config(out)["preset"] == "c8_mnist"
+    for extra, message in ((["--publish", "--out", "x"], "give one of them"),
+                           (["--publish", "--widths", "8,8,8,8,8"], "cannot be published under its name")):
+        refused = subprocess.run(line + extra, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert refused.returncode != 0 and message in refused.stderr

@@ -27,6 +27,7 @@ from .convert import count_mflops, export
 from .exported import save_exported
 from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, check_format, read_config, sha256_file,
                     verified, write_config, write_text)
+from .layers import check_num_classes
 from .model import EquivariantCNN
 from .probes import reference_logits, self_check
 from .surgery import adapt_in_channels
@@ -110,6 +111,8 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     its place; every other tensor must match exactly. ``expect_preset`` refuses a checkpoint made for
     another preset. ``overrides`` change architecture arguments that do not touch the weights' shapes.
     """
+    if num_classes is not None:
+        check_num_classes(num_classes)
     folder = Path(folder)
     config = read_config(folder)
     check_format(config, folder)

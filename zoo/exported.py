@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .files import EXPORTED_NAME, atomic_write, check_format, read_config, sha256_file, verified
-from .layers import BlurPool2d, FourierELU, GroupMaxPool, check_images
+from .layers import BlurPool2d, FourierELU, GroupMaxPool, check_images, check_num_classes
 from .probes import self_check
 
 
@@ -103,6 +103,8 @@ def save_exported(model: ExportedCNN, folder: str | os.PathLike) -> dict:
 
 def load_exported(folder: str | os.PathLike, num_classes: int | None = None, **overrides) -> ExportedCNN:
     """The exported model of a checkpoint folder, in eval mode, without importing escnn; verified on the probes."""
+    if num_classes is not None:
+        check_num_classes(num_classes)
     if overrides:
         raise ValueError(f"an exported model cannot change its architecture ({sorted(overrides)}); "
                          "create the escnn model, change it, and call .export()")

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BlurPool2d", "GroupMaxPool", "FourierELU", "fourier_elu", "check_images"]
+__all__ = ["BlurPool2d", "GroupMaxPool", "FourierELU", "fourier_elu", "check_images", "check_num_classes"]
 
 
 class BlurPool2d(nn.Module):
@@ -108,3 +108,9 @@ def check_images(x: object, in_channels: int, min_size: int) -> None:
                          "upsample or pad them")
     if not torch.isfinite(x).all():
         raise ValueError("input contains NaN or inf values; clean or mask them before calling the model")
+
+
+def check_num_classes(num_classes: object) -> None:
+    """Raise a ``ValueError`` unless ``num_classes`` is a positive int (checked before any work starts)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")

@@ -8,7 +8,7 @@ from escnn import nn as enn
 from torch import nn
 
 from .groups import get_group
-from .layers import BlurPool2d, check_images
+from .layers import BlurPool2d, check_images, check_num_classes
 
 
 class ChannelwiseOp(enn.EquivariantModule):
@@ -107,7 +107,7 @@ class EquivariantCNN(nn.Module):
             raise ValueError(f"kernel sizes must be odd (symmetric padding keeps equivariance), got {list(kernel_sizes)}")
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        _check_num_classes(num_classes)
+        check_num_classes(num_classes)
         self.group = get_group(group)
         if subgroup_layers and (self.group.subgroup is None or not 0 < subgroup_layers < len(widths)):
             raise ValueError(f"subgroup_layers={subgroup_layers!r} needs a group with a subgroup (d4) and "
@@ -168,11 +168,6 @@ class EquivariantCNN(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head by a freshly initialised one with ``num_classes`` outputs (for fine-tuning)."""
-        _check_num_classes(num_classes)
+        check_num_classes(num_classes)
         self.head = nn.Linear(self.num_features, num_classes)
         self.arch["num_classes"] = num_classes
-
-
-def _check_num_classes(num_classes: object) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from torch import nn
 
 from .download import pretrained_folder
+from .layers import check_num_classes
 from .records import DEFAULT_TAG, RECORDS, WEIGHT_TAGS, checkout_weights, folder_name
 
 
@@ -90,6 +91,8 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
     """
     preset = get_preset(name)
     check_tag(name, weights)
+    if num_classes is not None:
+        check_num_classes(num_classes)  # before anything is downloaded, loaded or logged
     if not pretrained:
         model = _escnn_module("model").EquivariantCNN(
             preset.group, **{**preset.arch, **overrides}, **({} if num_classes is None else {"num_classes": num_classes}))

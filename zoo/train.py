@@ -1,7 +1,8 @@
-"""Train a preset on rotated (or upright) MNIST and publish it into ``weights/``.
+"""Train a preset on rotated (or upright) MNIST; the checkpoint goes to the run folder, never over published weights.
 
-    python -m zoo.train c8_mnist --data-root ../shared/data --epochs 4
+    python -m zoo.train c8_mnist --data-root ../shared/data --epochs 4          # -> runs/train/c8_mnist-rotated/checkpoint
     torchrun --nproc-per-node 2 -m zoo.train c8_mnist --data-root ../shared/data   # data-parallel (gloo)
+    python -m zoo.train c8_mnist --data-root ../shared/data --epochs 24 --publish  # maintainers: replace weights/c8_mnist
 
 After a crash or ``kill -9``, the same command with ``--resume`` continues from ``<run-dir>/resume.safetensors``
 and refuses if the arguments describe another run (see ``zoo.training``). Precision: bfloat16 autocast only
@@ -30,6 +31,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                 "--augment none)")
     p.add_argument("--train-size", type=positive_int, default=None, help="use only the first N training images")
     p.add_argument("--val-size", type=positive_int, default=data.VAL_SIZE)
+    p.add_argument("--publish", action="store_true", help="write the checkpoint over the published one in this "
+                   "checkout's weights/<preset>[-<tag>] (default: <run-dir>/checkpoint, or --out)")
     p.add_argument("--widths", type=int_list, default=None, metavar="W1,W2,...",
                    help="train the preset at other widths, one per conv layer (an experiment: the checkpoint "
                    "records its architecture; publish it only under a preset with these widths)")
@@ -37,6 +40,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.weights is None:
         args.weights = DEFAULT_TAG if args.augment == "rotate" else "upright"
+    if args.publish and args.out:
+        p.error("--publish writes into weights/; --out names another folder: give one of them")
+    if args.publish and args.widths:
+        p.error("--widths trains another architecture than the preset's; it cannot be published under its name")
+    args.run_dir = Path(args.run_dir or f"runs/train/{args.preset}-{args.weights}")
+    args.out = weights_folder(args.preset, args.weights) if args.publish else Path(args.out or args.run_dir / "checkpoint")
     return args
 
 
@@ -53,14 +62,13 @@ def main(argv=None) -> Path:
         val_images = data.rotate(val_images, data.fixed_angles(len(val_idx), data.VAL_ANGLE_SEED))
 
     model = create_model(args.preset, pretrained=False, **({"widths": args.widths} if args.widths else {}))
-    run_dir = Path(args.run_dir or f"runs/{args.preset}-{args.weights}")
-    state = fit(model, images[train_idx], labels[train_idx], val_images, labels[val_idx], config, run_dir,
+    state = fit(model, images[train_idx], labels[train_idx], val_images, labels[val_idx], config, args.run_dir,
                 desc=f"{args.preset} ({args.weights})", resume=args.resume, progress=not args.no_progress,
                 device=args.device,
                 identity={"preset": args.preset, "train_images": len(train_idx), "val_images": len(val_idx),
                           **({"widths": args.widths} if args.widths else {})})
 
-    out = Path(args.out) if args.out else weights_folder(args.preset, args.weights)
+    out = args.out
     if rank == 0:
         model.meta = {
             "preset": args.preset,
