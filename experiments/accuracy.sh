@@ -5,10 +5,10 @@
 #
 # Ablation (validation only, nothing published): trivial for 10 epochs, the published recipe plus label
 # smoothing 0.1 and an EMA of the weights; its baseline is the published trivial_mnist of the first round.
-#   .venv/bin/python -m zoo.train trivial_mnist --data-root "$DATA" --epochs 10 --label-smoothing 0.1 \
+#   .venv/bin/zoo train trivial_mnist --data-root "$DATA" --epochs 10 --label-smoothing 0.1 \
 #       --ema 0.999 --no-bf16 --threads 1 --no-progress --run-dir runs/trivial-ls-ema-10 --out runs/trivial-ls-ema-10/out
 # and c4 for 28 epochs without label smoothing (published for a while, then beaten on validation by the run below):
-#   .venv/bin/python -m zoo.train c4_mnist --data-root "$DATA" --epochs 28 --ema 0.999 --no-bf16 --threads 1 --no-progress
+#   .venv/bin/zoo train c4_mnist --data-root "$DATA" --epochs 28 --ema 0.999 --no-bf16 --threads 1 --no-progress
 #
 # Published (each run's command is also in its config.json):
 #   c4_mnist: 28 epochs, EMA 0.999, float32 (105.5 minutes of one core, next to another run); replaced by
@@ -24,10 +24,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
-train() { .venv/bin/python -m zoo.train "$1" --data-root "$DATA" --threads 1 --no-progress --publish "${@:2}"; }
+train() { .venv/bin/zoo train "$1" --data-root "$DATA" --threads 1 --no-progress --publish "${@:2}"; }
 publish() {  # evaluate the presets just trained, then regenerate the weights records
-    .venv/bin/python -m zoo.evaluate "$@" --data-root "$DATA" --weights rotated --update
-    .venv/bin/python -m zoo.publish --write-records
+    .venv/bin/zoo evaluate "$@" --data-root "$DATA" --weights rotated --update
+    .venv/bin/zoo publish --write-records
 }
 record() {  # keep a run's recipe and validation curve for the README's recipe table
     .venv/bin/python experiments/recipes.py --record "weights/$1" "$2" > /dev/null
@@ -52,12 +52,12 @@ train c8_wide_mnist --epochs 24 --label-smoothing 0.1 --ema 0.999 --bf16 --threa
 publish c8_wide_mnist
 record c8_wide_mnist c8-wide-ls-ema-24ep
 # round 5 on the CPU, validation only (c4 keeps its weights): c4's published recipe at round 5's peak learning rate
-#   .venv/bin/python -m zoo.train c4_mnist --data-root "$DATA" --epochs 28 --label-smoothing 0.1 --ema 0.999 --no-bf16 \
+#   .venv/bin/zoo train c4_mnist --data-root "$DATA" --epochs 28 --label-smoothing 0.1 --ema 0.999 --no-bf16 \
 #       --lr 0.006 --threads 2 --run-dir runs/c4-lr6e-3-28 --out runs/c4-lr6e-3-28/out --no-progress
 #   .venv/bin/python experiments/recipes.py --record runs/c4-lr6e-3-28/out c4-ls-ema-28ep-lr6e-3
 # round 5, on a CUDA GPU (an H100: the four runs side by side, 13.9 min each); the best on validation is published
 gpu() {
-    .venv/bin/python -m zoo.train c8_wide_mnist --data-root "$DATA" --device cuda --no-bf16 --threads 2 --no-progress \
+    .venv/bin/zoo train c8_wide_mnist --data-root "$DATA" --device cuda --no-bf16 --threads 2 --no-progress \
         --label-smoothing 0.1 --ema 0.999 --checkpoint-every 429 --run-dir "runs/$1" --out "runs/$1/out" "${@:2}"
 }
 (gpu c8w-gpu-s0 --epochs 54 --seed 0) & (gpu c8w-gpu-s1 --epochs 54 --seed 1) &

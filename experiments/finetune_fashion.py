@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/finetune_fashion.py [--data-root /usr/share/datasets/fashion-mnist]
 
-One small budget for every run (peak learning rate per mode: zoo.finetune.DEFAULT_LR): 1,000 labelled training images (rotated by random angles as they are seen),
+One small budget for every run (peak learning rate per mode: zoo.cli.finetune.DEFAULT_LR): 1,000 labelled training images (rotated by random angles as they are seen),
 500 validation images, 10 epochs, batch 64, one thread. For the pretrained C8 and SO(2) models: fine-tuning
 all weights, linear probing (frozen backbone, new head), and the same network trained from scratch. Test:
 the 10,000 Fashion-MNIST test images, upright and rotated as in the MNIST protocol.
@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from zoo import finetune  # noqa: E402
+from zoo.cli import finetune  # noqa: E402
 from zoo.files import read_config  # noqa: E402
 from zoo.readme import update_readme  # noqa: E402
 

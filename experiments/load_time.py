@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from zoo.bench import cold_start, first_prediction_code
+from zoo.cli.bench import cold_start, first_prediction_code
 
 ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent).resolve()
 NAMES = ["c4_mnist", "c8_mnist", "d4_mnist", "so2_mnist", "trivial_mnist"]

@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
-train() { .venv/bin/python -m zoo.train "$1" --data-root "$DATA" --epochs "$2" "$3" --threads 1 --no-progress --publish; }
+train() { .venv/bin/zoo train "$1" --data-root "$DATA" --epochs "$2" "$3" --threads 1 --no-progress --publish; }
 (train so2_mnist 4 --bf16; train c4_mnist 10 --no-bf16; train trivial_mnist 10 --no-bf16) &
 (train d4_mnist 4.5 --bf16; train c8_mnist 5.5 --bf16) &
 wait
-.venv/bin/python -m zoo.export weights/*_mnist
-.venv/bin/python -m zoo.evaluate --data-root "$DATA" --weights rotated --update
+.venv/bin/zoo export weights/*_mnist
+.venv/bin/zoo evaluate --data-root "$DATA" --weights rotated --update

@@ -13,7 +13,7 @@ import argparse
 import torch
 
 from zoo import create_model, data
-from zoo.cli import positive_int
+from zoo.cli.common import positive_int
 from zoo.metrics import accuracy
 from zoo.registry import published_models
 

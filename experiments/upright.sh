@@ -8,9 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
-train() { .venv/bin/python -m zoo.train "$1" --augment none --data-root "$DATA" --epochs "$2" --threads 1 --no-progress --publish "${@:3}"; }
+train() { .venv/bin/zoo train "$1" --augment none --data-root "$DATA" --epochs "$2" --threads 1 --no-progress --publish "${@:3}"; }
 (train c8_mnist 10 --bf16; train c4_mnist 10; train d4_mnist 10 --bf16) &
 (train so2_mnist 10 --bf16; train trivial_mnist 10 --no-bf16) &
 wait
-.venv/bin/python -m zoo.export weights/*-upright
-.venv/bin/python -m zoo.evaluate --data-root "$DATA" --weights upright --update
+.venv/bin/zoo export weights/*-upright
+.venv/bin/zoo evaluate --data-root "$DATA" --weights upright --update

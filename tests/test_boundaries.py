@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ROOT, built_model, published
-from zoo import finetune, invariance, train
+from zoo.cli import finetune, invariance, train
 from zoo.convert import export
 from zoo.training import TrainConfig, fit
 

@@ -202,7 +202,7 @@ def test_other_format_versions_are_refused_with_what_to_do(folder):
 
     _rewrite(folder, format_version=2)
     for load in (load_checkpoint, load_exported):
-        with pytest.raises(ValueError, match=r"format-2 checkpoint.*python -m zoo.upgrade"):
+        with pytest.raises(ValueError, match=r"format-2 checkpoint.*zoo upgrade"):
             load(folder)
     _rewrite(folder, format_version=4)
     with pytest.raises(ValueError, match="format_version 4.*upgrade equivariant-zoo"):
@@ -214,7 +214,7 @@ def test_other_format_versions_are_refused_with_what_to_do(folder):
 
 def _as_format_2(folder):
     """The folder as the zoo wrote it before blocks: tensors named by their layer's position (features.<j>)."""
-    from zoo.upgrade import format2_names, rename
+    from zoo.cli.upgrade import format2_names, rename
 
     model = load_checkpoint(folder)
     back = {new: old for old, new in format2_names(model).items()}
@@ -222,7 +222,7 @@ def _as_format_2(folder):
 
 
 def test_upgrade_renames_a_format_2_folder(folder, digits):
-    from zoo.upgrade import main as upgrade_main
+    from zoo.cli.upgrade import main as upgrade_main
 
     expected = load_checkpoint(folder)(digits[0]).detach()
     _as_format_2(folder)
@@ -236,7 +236,7 @@ def test_upgrade_renames_a_format_2_folder(folder, digits):
 
 
 def test_upgrade_writes_nothing_when_the_self_check_fails(folder):
-    from zoo.upgrade import upgrade
+    from zoo.cli.upgrade import upgrade
 
     _as_format_2(folder)
     state = load_file(folder / WEIGHTS_NAME)

@@ -10,7 +10,7 @@ from conftest import ROOT, assert_close, built_model, published
 
 
 def run(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "zoo.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -34,7 +34,7 @@ def test_export_command_writes_the_export_and_onnx(saved, digits):
 
     folder, model = saved
     (folder / "exported.safetensors").unlink()
-    result = run("zoo.export", folder, "--onnx", folder / "c8.onnx")
+    result = run("export", folder, "--onnx", folder / "c8.onnx")
     assert f"exported {folder}" in result.stdout
     with torch.no_grad():
         expected = model(digits[0])
@@ -46,41 +46,41 @@ def test_export_command_writes_the_export_and_onnx(saved, digits):
 
 
 def test_export_command_errors_in_one_line(tmp_path):
-    result = run("zoo.export", tmp_path / "nowhere", check=False)
+    result = run("export", tmp_path / "nowhere", check=False)
     assert result.returncode == 1 and result.stderr.startswith("error: no config.json")
-    result = run("zoo.export", tmp_path, "other", "--onnx", "x.onnx", check=False)
+    result = run("export", tmp_path, "other", "--onnx", "x.onnx", check=False)
     assert result.returncode == 1 and "--onnx takes exactly one checkpoint folder" in result.stderr
 
 
 def test_demo_command(tmp_path):
     published("c4_mnist")
-    result = run("zoo.demo", "c4_mnist", "trivial_mnist", "--angles", "0", "90", "--out", tmp_path / "demo.png")
+    result = run("demo", "c4_mnist", "trivial_mnist", "--angles", "0", "90", "--out", tmp_path / "demo.png")
     lines = result.stdout.splitlines()
     assert lines[0].split()[:3] == ["model", "0°", "90°"]
     c4 = next(line for line in lines if line.startswith("c4_mnist")).split()
     assert c4[1] == c4[2] and c4[-1].endswith("/20")  # C4: the same digits right at 0 and 90 degrees
     assert (tmp_path / "demo.png").stat().st_size > 10_000
-    assert run("zoo.demo", "c16_mnist", check=False).returncode == 2
+    assert run("demo", "c16_mnist", check=False).returncode == 2
 
 
 @pytest.mark.slow
 def test_evaluate_command_on_a_few_images(mnist_root, tmp_path):
     published("c4_mnist")
     before = (ROOT / "weights" / "c4_mnist" / "config.json").read_text()
-    result = run("zoo.evaluate", "c4_mnist", "--data-root", mnist_root, "--limit", "100", "--results",
+    result = run("evaluate", "c4_mnist", "--data-root", mnist_root, "--limit", "100", "--results",
                  tmp_path / "results")
     row = next(line for line in result.stdout.splitlines() if line.startswith("| c4_mnist"))
     assert row.count("%") == 4
     assert not (tmp_path / "results").exists()  # a quick check writes nothing
     assert (ROOT / "weights" / "c4_mnist" / "config.json").read_text() == before
-    refused = run("zoo.evaluate", "c4_mnist", "--data-root", mnist_root, "--limit", "100", "--update", check=False)
+    refused = run("evaluate", "c4_mnist", "--data-root", mnist_root, "--limit", "100", "--update", check=False)
     assert refused.returncode == 1 and "without --limit" in refused.stderr
 
 
 def test_upright_table_gives_the_gap_to_the_rotated_trained_weights(tmp_path):
     import json
 
-    from zoo.evaluate import tag_table
+    from zoo.cli.evaluate import tag_table
 
     def result(rotated):
         return {"num_params": 1, "mflops": 1.0, "test_upright_accuracy": 0.99, "test_rotated_accuracy": rotated,
@@ -111,13 +111,15 @@ def test_readme_blocks(tmp_path):
         update_readme("missing", "x", path=readme)
 
 
-def test_every_readme_block_the_commands_write_exists():
-    from zoo.readme import README
+def test_every_block_the_commands_write_is_in_one_document():
+    from zoo.readme import README, document_with
 
-    text = README.read_text()
     for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune", "invariance-layers-upright",
-                "invariance-layers-rotated", "verify", "recipes"):
-        assert f"<!-- BEGIN {key} -->" in text and f"<!-- END {key} -->" in text, key
+                "invariance-layers-rotated", "verify", "recipes", "download-bytes"):
+        text = document_with(key).read_text()
+        assert f"<!-- END {key} -->" in text, key
+    assert document_with("results-rotated") == README
+    assert len(README.read_text().splitlines()) <= 250
 
 
 def test_load_exported_errors(saved):
@@ -141,7 +143,7 @@ def test_load_exported_errors(saved):
     with pytest.raises(ValueError, match="corrupt or truncated"):
         load_exported(folder)
     (folder / "exported.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="python -m zoo.export"):
+    with pytest.raises(FileNotFoundError, match="zoo export"):
         load_exported(folder)
 
 
@@ -173,7 +175,7 @@ def test_verify_reports_the_margins_and_fails_on_a_checkpoint_that_drifted(tmp_p
     import shutil
 
     folder = published("trivial_mnist")
-    ok = run("zoo.verify", folder)
+    ok = run("verify", folder)
     row = next(line for line in ok.stdout.splitlines() if line.startswith("| trivial_mnist"))
     escnn, export, tolerance = (float(c) for c in row.split("|")[2:5])
     assert max(escnn, export) < tolerance / 100  # far inside: the same logits, up to float rounding
@@ -182,7 +184,7 @@ def test_verify_reports_the_margins_and_fails_on_a_checkpoint_that_drifted(tmp_p
     config = json.loads((drifted / "config.json").read_text())
     config["self_check"]["logits"][0][0] += 10 * tolerance
     (drifted / "config.json").write_text(json.dumps(config))
-    failed = run("zoo.verify", drifted, check=False)
+    failed = run("verify", drifted, check=False)
     assert failed.returncode == 1 and f"{drifted}: the loaded model does not reproduce" in failed.stderr
 
 

@@ -29,7 +29,7 @@ def write_image_folder(root, digits, classes=(0, 1, 7), per_class=24):
 
 
 def finetune(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "zoo.finetune", *map(str, args), "--no-progress",
+    result = subprocess.run([sys.executable, "-m", "zoo.cli.finetune", *map(str, args), "--no-progress",
                              "--threads", "1", "--no-bf16"],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                             timeout=600)
@@ -122,7 +122,7 @@ def test_cli_resume_after_kill_matches_an_uninterrupted_run(tmp_path, digits):
                 "--out", tmp_path / name / "out"]
 
     finetune(*args("straight"))
-    killed = subprocess.run([sys.executable, "-m", "zoo.finetune", *map(str, args("killed")), "--no-progress",
+    killed = subprocess.run([sys.executable, "-m", "zoo.cli.finetune", *map(str, args("killed")), "--no-progress",
                              "--threads", "1", "--no-bf16"], cwd=ROOT, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "ZOO_KILL_AT_STEP": "5"}, timeout=600)
     assert killed.returncode == -9 and not (tmp_path / "killed" / "out").exists()

@@ -13,18 +13,36 @@ LEAVES = {"layers", "probes", "files", "readme", "data", "precision", "basis", "
 
 def zoo_imports(path: Path) -> set[str]:
     """The zoo modules a file imports, at the top or inside functions (``from .x import``, ``from . import x``,
-    and registry's ``_escnn_module("x")``)."""
+    ``from ..x import`` in zoo/cli, and registry's ``_escnn_module("x")``), as names relative to zoo/
+    (``checkpoint``, ``cli.common``)."""
+    package = [] if path.parent == ZOO else [path.parent.name]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+        if isinstance(node, ast.ImportFrom) and node.level >= 1:
+            base = package[:len(package) - (node.level - 1)]
+            names = [node.module] if node.module else [a.name for a in node.names]
+            found.update(".".join(base + [name]) for name in names)
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_escnn_module":
             found.add(node.args[0].value)
-    return found - {path.stem}
+    own = ".".join(package + [path.stem]) if path.stem != "__init__" else ".".join(package)
+    return found - {own, ""}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ZOO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def graph() -> dict[str, set[str]]:
-    return {p.stem: zoo_imports(p) for p in ZOO.glob("*.py") if p.stem != "__init__"}
+    return {module_name(p): zoo_imports(p) for p in [*ZOO.glob("*.py"), *ZOO.glob("cli/*.py")]
+            if module_name(p) not in ("", "cli.__main__")}
+
+
+def test_the_library_never_reaches_up_into_the_command_line():
+    library = {name: deps for name, deps in graph().items() if not name.startswith("cli")}
+    assert {name: deps for name, deps in library.items() if any(d.split(".")[0] == "cli" for d in deps)} == {}
+    parsers = [name for name in library if "argparse" in (ZOO / f"{name.replace('.', '/')}.py").read_text()]
+    assert parsers == [], f"library modules that parse arguments: {parsers}"
 
 
 def test_no_import_circle():

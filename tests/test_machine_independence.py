@@ -1,7 +1,7 @@
 """Checkpoints mean the same whatever kernel basis escnn builds: proved on one machine by changing the basis.
 
 On another CPU escnn can build another basis of the same space of equivariant kernels (the dihedral groups'
-Clebsch-Gordan coefficients come from an SVD; see the README's Checkpoints section). Two ways to get one here:
+Clebsch-Gordan coefficients come from an SVD; see docs/checkpoints.md). Two ways to get one here:
 mix every basis block with a random orthogonal matrix, and rebuild the model in a process whose BLAS runs
 other CPU kernels (``OPENBLAS_CORETYPE``) without escnn's on-disk cache, as on a fresh machine.
 """

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from conftest import ROOT
-from zoo import publish
+from zoo.cli import publish
 from zoo.card import model_card
 from zoo.files import read_config
 from zoo.records import (GITHUB_REPO, PROJECT, RECORDS, WEIGHT_TAGS, checkout_weights, find_record, folder_name,
@@ -14,7 +14,7 @@ from zoo.records import (GITHUB_REPO, PROJECT, RECORDS, WEIGHT_TAGS, checkout_we
 from zoo.registry import PRESETS, published_models
 
 FOLDERS = sorted(p for p in (ROOT / "weights").iterdir() if (p / "config.json").is_file())
-REGENERATE = "regenerate them with: .venv/bin/python -m zoo.publish --write-records"
+REGENERATE = "regenerate them with: .venv/bin/zoo publish --write-records"
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def train(mnist_root, tmp, name, extra=(), env=None, launcher=(sys.executable, "-m")):
-    cmd = [*launcher, "zoo.train", "trivial_mnist", "--data-root", str(mnist_root), "--train-size", "640",
+    cmd = [*launcher, "zoo.cli.train", "trivial_mnist", "--data-root", str(mnist_root), "--train-size", "640",
            "--val-size", "200", "--batch-size", "64", "--epochs", "2", "--checkpoint-every", "4", "--threads", "1",
            "--no-bf16", "--no-progress", "--out", str(tmp / name / "out"), "--run-dir", str(tmp / name / "run"),
            *extra]
@@ -84,12 +84,12 @@ def test_widths_and_jitter_are_recorded_and_the_checkpoint_loads_at_its_widths(m
 
 
 def test_the_readme_training_line_leaves_published_weights_alone(mnist_root, tmp_path):
-    """The README's line (`zoo.train c8_mnist --data-root ... --epochs 8`), on a shorter budget, run from a folder
+    """The README's line (`zoo train c8_mnist --data-root ... --epochs 8`), on a shorter budget, run from a folder
     of the user's: the checkpoint lands in the run folder, weights/ keeps every byte."""
     from zoo.files import sha256_file
 
     before = {p: sha256_file(p) for p in (ROOT / "weights").rglob("*") if p.is_file()}
-    line = [sys.executable, "-m", "zoo.train", "c8_mnist", "--data-root", str(mnist_root), "--epochs", "0.5",
+    line = [sys.executable, "-m", "zoo.cli.train", "c8_mnist", "--data-root", str(mnist_root), "--epochs", "0.5",
             "--train-size", "256", "--val-size", "64", "--batch-size", "64", "--threads", "1", "--no-bf16",
             "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -54,7 +54,7 @@ def test_schema(folder):
     assert f"{100 * config['metrics']['test_rotated_accuracy']:.2f}" in card or \
         str(config["metrics"]["test_rotated_accuracy"]) in card
     assert card == model_card(config), ("stale model card: regenerate it with zoo.checkpoint.update_metrics(folder, {}) "
-                                     "(zoo.evaluate --update does)")
+                                     "(zoo evaluate --update does)")
     # format 2 stores expanded filters, |G| times the coefficients (c8: 4 MB, c8_wide: 9 MB); this guard keeps
     # growth visible
     assert (folder / "model.safetensors").stat().st_size < 10_000_000

@@ -55,12 +55,12 @@ def hub():
         yield server
 
 
-def run(venv, hub, args, hf_home, **env):
+def run(venv, hub, args, hf_home, executable=None, **env):
     python, work = venv
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "GRADIO_"))}
     environ.update(HF_ENDPOINT=hub.url, HF_HOME=str(hf_home), HF_HUB_DISABLE_TELEMETRY="1",
                    GRADIO_ANALYTICS_ENABLED="False", **env)
-    return subprocess.run([str(python), *args], cwd=work, env=environ, capture_output=True, text=True, timeout=600)
+    return subprocess.run([str(executable or python), *args], cwd=work, env=environ, capture_output=True, text=True, timeout=600)
 
 
 def downloads(hub) -> dict[str, int]:
@@ -115,29 +115,30 @@ def test_installed_wheel_downloads_just_its_checkpoint_then_loads_offline(venv, 
 
 
 def test_installed_demo_refuses_every_fault_and_recovers(venv, hub, tmp_path):
-    demo = ["-m", "zoo.demo", "trivial_mnist", "--angles", "0", "90", "--out", "demo.png"]
+    demo = ["demo", "trivial_mnist", "--angles", "0", "90", "--out", "demo.png"]  # the console script's command
+    zoo = venv[0].parent / "zoo"
     weights = (f"{PROJECT}/trivial_mnist", "model.safetensors")
     hub.reset()
-    empty = run(venv, hub, demo, tmp_path / "empty", HF_HUB_OFFLINE="1")
+    empty = run(venv, hub, demo, executable=zoo, hf_home=tmp_path / "empty", HF_HUB_OFFLINE="1")
     assert empty.returncode != 0 and "downloads are off (HF_HUB_OFFLINE=1" in empty.stderr
     assert "Traceback" not in empty.stderr and not hub.requests
 
     hub.faults[weights] = "404"
-    missing = run(venv, hub, demo, tmp_path / "hf")
+    missing = run(venv, hub, demo, executable=zoo, hf_home=tmp_path / "hf")
     assert missing.returncode != 0 and "model.safetensors does not exist" in missing.stderr
 
     hub.faults[weights] = "corrupt"
-    corrupt = run(venv, hub, demo, tmp_path / "hf")
+    corrupt = run(venv, hub, demo, executable=zoo, hf_home=tmp_path / "hf")
     record = find_record("trivial_mnist")
     assert corrupt.returncode != 0 and "is corrupt" in corrupt.stderr, corrupt.stderr[-2000:]
     assert record.files["model.safetensors"] in corrupt.stderr and "rm -rf '" in corrupt.stderr
 
     hub.faults[weights] = "truncate"
-    truncated = run(venv, hub, demo, tmp_path / "hf")
+    truncated = run(venv, hub, demo, executable=zoo, hf_home=tmp_path / "hf")
     assert truncated.returncode != 0 and "failed" in truncated.stderr and "try again" in truncated.stderr
 
     hub.faults.clear()  # the server is right again: the same command now works, from the same cache
-    fixed = run(venv, hub, demo, tmp_path / "hf")
+    fixed = run(venv, hub, demo, executable=zoo, hf_home=tmp_path / "hf")
     assert fixed.returncode == 0, fixed.stderr[-3000:]
     assert "trivial_mnist" in fixed.stdout and (venv[1] / "demo.png").stat().st_size > 1000
 

@@ -4,7 +4,7 @@ An escnn ``R2Conv`` learns coefficients ``w`` in a kernel basis ``B`` that escnn
 built; the filter the convolution applies is ``B w``. For some groups that basis is not unique: escnn finds
 the Clebsch-Gordan coefficients of the dihedral groups as the null space of a linear system with an SVD, whose
 result (any orthonormal basis of that space, signs included) depends on the LAPACK/BLAS kernels of the CPU,
-and caches it on disk (see the README's Checkpoints section). The *space* of equivariant kernels is the same
+and caches it on disk (see docs/checkpoints.md). The *space* of equivariant kernels is the same
 everywhere; only its basis differs. So a checkpoint stores the expanded filter ``B w``, which means the same on
 every machine, and loading finds the coefficients in the locally built basis by least squares, checking that
 the filter lies in the span (relative residual near float precision).

@@ -1,4 +1,4 @@
-"""Drive the demo app (``zoo.app``) in headless Chromium, as a person would: for its browser test and benchmark.
+"""Drive the demo app (``zoo app``) in headless Chromium, as a person would: for its browser test and benchmark.
 
 Uses Selenium with the system's Chromium and ChromeDriver (Debian: ``apt-get install chromium chromium-driver``),
 never a browser that downloads itself. ``serve`` starts the app in a subprocess on a free loopback port.
@@ -30,26 +30,26 @@ def free_port() -> int:
 @contextlib.contextmanager
 def serve(timeout: float = 120, python: str = sys.executable, cwd: str | os.PathLike = ROOT,
           env: dict[str, str] | None = None):
-    """Run ``python -m zoo.app`` on a free loopback port, given as Gradio's GRADIO_SERVER_PORT (as Hugging Face
+    """Run ``zoo app`` on a free loopback port, given as Gradio's GRADIO_SERVER_PORT (as Hugging Face
     Spaces gives it); yields its URL; stops it afterwards. By default from this checkout, offline; ``python``,
     ``cwd`` and ``env`` run another installation (tests/test_wheel.py)."""
     port = free_port()
     env = {**(env if env is not None else {**os.environ, "HF_HUB_OFFLINE": "1"}), "GRADIO_ANALYTICS_ENABLED": "False",
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
-    process = subprocess.Popen([str(python), "-m", "zoo.app"], cwd=cwd, env=env,
+    process = subprocess.Popen([str(python), "-m", "zoo.cli", "app"], cwd=cwd, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"zoo.app exited with {process.returncode}:\n{process.stdout.read()[-3000:]}")
+                raise RuntimeError(f"zoo app exited with {process.returncode}:\n{process.stdout.read()[-3000:]}")
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"zoo.app did not answer on {url} within {timeout:.0f} s")
+                    raise TimeoutError(f"zoo app did not answer on {url} within {timeout:.0f} s")
                 time.sleep(0.5)
         yield url
     finally:

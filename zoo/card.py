@@ -70,8 +70,8 @@ def model_card(config: dict) -> str:
         f"{config['input']['channels']} channel(s), {config['input']['normalization']}. "
         f"Classes: {', '.join(config['class_names'])}."
         + ("" if config.get("parent") else " Expects digits centred by their centre of mass, as MNIST centres "
-           "them: the rotated-MNIST weights lose 2.6 to 3.8 points of accuracy to a one-pixel shift (README, "
-           "\"Centred digits\")."),
+           "them: the rotated-MNIST weights lose 2.6 to 3.8 points of accuracy to a one-pixel shift ("
+           "docs/training.md of the equivariant-zoo repository, \"Centred digits\")."),
         "",
     ]
     if metrics:

@@ -7,7 +7,7 @@ Loading fits the coefficients of the locally built basis by least squares. ``con
 of ``model.safetensors`` (verified on every load), the architecture, and the logits of the embedded probe digits
 (``zoo.probes``) that every load reproduces before it returns a model. Tensors are named after the model's
 blocks (``blocks.<i>.conv.filter``, ``blocks.<i>.norm...``); format 2 named them by position in a flat list
-(``features.<j>``) and is refused with the command that renames them (``python -m zoo.upgrade``).
+(``features.<j>``) and is refused with the command that renames them (``zoo upgrade``).
 """
 from __future__ import annotations
 

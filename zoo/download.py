@@ -54,7 +54,7 @@ def pretrained_folder(preset: str, tag: str = DEFAULT_TAG, *, export: bool = Fal
         published = sorted(r.tag for r in RECORDS if r.preset == preset)
         raise FileNotFoundError(f"no published {tag!r} weights for {preset} (published tags: "
                                 f"{', '.join(published) or 'none'}); use pretrained=False, or train them with "
-                                "python -m zoo.train")
+                                "zoo train")
     return fetch(record, names, cache_dir=cache_dir, local_files_only=local_files_only,
                  force_download=force_download, token=token)
 

@@ -47,7 +47,7 @@ class ExportedCNN(nn.Module):
 @dataclass(frozen=True)
 class LayerKind:
     """One kind of layer an exported model is made of: how it is written into ``config.json["export"]`` and how
-    it is rebuilt from there. ``zoo.convert`` maps escnn layers onto these kinds; ``zoo.bench`` reads them."""
+    it is rebuilt from there. ``zoo.convert`` maps escnn layers onto these kinds; ``zoo.cli.bench`` reads them."""
 
     name: str
     module: type
@@ -124,7 +124,7 @@ def read_exported(folder: str | os.PathLike, config: dict) -> ExportedCNN:
     spec = config.get("export")
     path = folder / EXPORTED_NAME
     if spec is None or not path.is_file():
-        raise FileNotFoundError(f"{folder} has no exported model; write it with python -m zoo.export {folder}")
+        raise FileNotFoundError(f"{folder} has no exported model; write it with zoo export {folder}")
     try:
         state = load_file(verified(path, spec["sha256"]))
     except (SafetensorError, OSError, ValueError) as e:

@@ -72,7 +72,7 @@ def check_format(config: dict, folder: str | os.PathLike) -> None:
         return
     if version == 2:
         raise ValueError(f"{folder} is a format-2 checkpoint: its tensors are named by position (features.<j>), "
-                         "this zoo names them by block (blocks.<i>.conv). Rename them with: python -m zoo.upgrade "
+                         "this zoo names them by block (blocks.<i>.conv). Rename them with: zoo upgrade "
                          f"{folder}  (it proves the result with the checkpoint's self-check), or download it again")
     raise ValueError(f"{folder} has format_version {version!r}; this version of the zoo reads format "
                      f"{FORMAT_VERSION}" + (": upgrade equivariant-zoo" if isinstance(version, int)

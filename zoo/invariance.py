@@ -1,7 +1,5 @@
-"""Measure how invariant each preset is, on genuine MNIST test digits: its logits, or block by block.
-
-    python -m zoo.invariance --data-root ../shared/data                         # logits, published weights
-    python -m zoo.invariance c8_mnist so2_mnist --per-layer --angles 22.5 45    # every block, any weights tag
+"""How invariant a model is, on images: its logits under rot90, flips and other angles, or block by block
+(the measurements behind ``zoo invariance``).
 
 Logits: for each model, the largest relative change of the logits (max |f(gx) - f(x)| / max |f(x)|) under
 rot90 on 28x28 and 29x29 inputs, under a horizontal flip, and under the worst rotation by another angle
@@ -19,9 +17,6 @@ import torch
 import torch.nn.functional as F
 
 from . import data
-from .cli import add_data, add_models, add_weights, models_of, parser, positive_int
-from .readme import publish
-from .registry import create_model
 
 
 def relative_change(model, x: torch.Tensor, gx: torch.Tensor) -> float:
@@ -90,43 +85,3 @@ def per_layer_table(results: dict[str, dict[float, list[float]]], images: torch.
         for angle, errors in r.items():
             lines.append(f"| {name} | {angle:g}° | " + " | ".join(f"{e:.1e}" for e in errors) + " |")
     return "\n".join(lines)
-
-
-def main(argv=None) -> dict:
-    p = parser(__doc__)
-    add_models(p)
-    add_weights(p)
-    add_data(p)
-    p.add_argument("--images", type=positive_int, default=500, help="first N MNIST test images")
-    p.add_argument("--per-layer", action="store_true", help="the invariance error of every block, not the logits")
-    p.add_argument("--angles", nargs="+", type=float, default=[22.5, 45.0, 90.0],
-                   help="with --per-layer: rotation angles in degrees")
-    p.add_argument("--update", action="store_true", help="write the table into README.md")
-    args = p.parse_args(argv)
-    images, _ = data.load_mnist(args.data_root, train=False, download=args.download)
-    images = images[:args.images]
-    if args.per_layer:
-        results = {name: per_layer(create_model(name, pretrained=True, weights=args.weights), images, args.angles)
-                   for name in models_of(args)}
-        publish(f"invariance-layers-{args.weights}", per_layer_table(results, images, args.weights),
-                args.update)
-        return results
-    lines = [f"Relative logit change max|f(gx) - f(x)| / max|f(x)| on the first {len(images)} MNIST test images "
-             f"({args.weights} weights).", "",
-             "| model | rot90, 28x28 | rot90, 29x29 | horizontal flip | worst other angle | predictions kept there |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    results = {}
-    for name in models_of(args):
-        r = measure(create_model(name, pretrained=True, weights=args.weights), images)
-        results[name] = r
-        lines.append(f"| {name} | {r['rot90_28']:.1e} | {r['rot90_29']:.1e} | {r['flip']:.1e} | "
-                     f"{r['worst_other_angle']:.1e} ({r['worst_angle']}°) | {100 * r['prediction_kept_at_worst']:.1f}% |")
-        print(lines[-1], flush=True)
-    publish("invariance", "\n".join(lines), args.update)
-    return results
-
-
-if __name__ == "__main__":
-    from .cli import run
-
-    run(main)

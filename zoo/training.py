@@ -1,4 +1,4 @@
-"""The training loop shared by zoo.train and zoo.finetune: one configuration dataclass, resumable, data-parallel.
+"""The training loop shared by ``zoo train`` and ``zoo finetune``: one configuration dataclass, resumable, data-parallel.
 
 A resume checkpoint (``<run-dir>/resume.safetensors``: weights, optimiser, schedule, step, and the run's
 configuration) is written atomically every ``checkpoint_every`` steps; ``fit(..., resume=True)`` continues from
@@ -7,7 +7,6 @@ it and refuses if the configuration describes another run. Data order and rotati
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -26,7 +25,6 @@ from tqdm import tqdm
 
 from . import data
 from .checkpoint import learned_state, load_learned_state
-from .cli import add_threads, device_name, nonnegative_float, positive_float, positive_int, unit_interval
 from .files import atomic_write
 from .metrics import accuracy
 from .precision import choose_precision
@@ -60,45 +58,9 @@ class TrainConfig:
                              "rotate, or drop them")
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, **changes) -> "TrainConfig":
+    def from_args(cls, args, **changes) -> "TrainConfig":
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{**{k: v for k, v in vars(args).items() if k in fields}, **changes})
-
-
-def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
-    """Options shared by training from scratch (zoo.train) and fine-tuning (zoo.finetune)."""
-    p.add_argument("--augment", choices=["rotate", "none"], default=defaults.augment,
-                   help="rotate every training image by a random angle, or keep it upright")
-    p.add_argument("--epochs", type=positive_float, default=defaults.epochs)
-    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size,
-                   help="global batch size (split across processes)")
-    p.add_argument("--lr", type=positive_float, default=defaults.lr, help="peak learning rate of the one-cycle "
-                   f"schedule (default: {defaults.lr if defaults.lr is not None else 'depends on --mode'})")
-    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--label-smoothing", type=unit_interval, default=defaults.label_smoothing,
-                   help="label smoothing of the cross-entropy (default: %(default)s)")
-    p.add_argument("--ema", type=unit_interval, default=defaults.ema, metavar="DECAY",
-                   help="publish an exponential moving average of the weights with this decay, e.g. 0.999 "
-                   "(warmed up as min(DECAY, (1 + step) / (10 + step))); validation reports both (default: off)")
-    p.add_argument("--translate", type=nonnegative_float, default=defaults.translate, metavar="PIXELS",
-                   help="with --augment rotate, also shift each image by a uniform random offset of up to this "
-                   "many pixels along each axis (default: %(default)s)")
-    p.add_argument("--scale", type=unit_interval, default=defaults.scale,
-                   help="with --augment rotate, also scale each image by a uniform random factor in "
-                   "[1 - SCALE, 1 + SCALE] (default: %(default)s)")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bfloat16 autocast (default: where the CPU has native bfloat16 and a timed step is faster)")
-    add_threads(p)
-    p.add_argument("--device", type=device_name, default="cpu",
-                   help="where to train: cpu, or cuda / cuda:N for a GPU (default: cpu); the published checkpoint "
-                   "is written from the CPU either way")
-    p.add_argument("--run-dir", default=None, help="where resume checkpoints go")
-    p.add_argument("--checkpoint-every", type=positive_int, default=defaults.checkpoint_every,
-                   help="steps between resume checkpoints")
-    p.add_argument("--resume", action="store_true", help="continue from <run-dir>/resume.safetensors")
-    p.add_argument("--out", default=None, help="checkpoint folder to write")
-    p.add_argument("--no-progress", action="store_true")
 
 
 def epoch_plan(seed: int, epoch: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -384,7 +346,7 @@ def augmentation(config: TrainConfig) -> str:
     return "uniform random rotation in [0, 360) per image and epoch" + "".join(f", {e}" for e in extra)
 
 
-def recipe(state: dict, dataset: str, argv, module: str = "zoo.train") -> dict:
+def recipe(state: dict, dataset: str, argv, command: str = "zoo train") -> dict:
     """The training recipe recorded in config.json, from the configuration the run used (``state["config"]``)."""
     config = TrainConfig(**state["config"])
     return {
@@ -403,5 +365,5 @@ def recipe(state: dict, dataset: str, argv, module: str = "zoo.train") -> dict:
         "machine": machine(), "device": state.get("device", "cpu"),
         "val_history": state["val_history"],
         **({"val_history_raw": state["val_history_raw"]} if "val_history_raw" in state else {}),
-        "command": f"python -m {module} " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": f"{command} " + " ".join(argv if argv is not None else sys.argv[1:]),
     }

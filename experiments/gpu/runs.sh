@@ -13,7 +13,7 @@
 # with runs=(s0:"--seed 0" s1:"--seed 1" wd:"--weight-decay 0.01" lr:"--lr 0.006"), EPOCHS=54 and no COMMON.
 #
 # The working tree travels too and must stay under 64 MiB: move weights/ aside during the calls. On a GPU
-# machine of your own, `pip install -e .` and the zoo.train lines in experiments/accuracy.sh are all it takes.
+# machine of your own, `pip install -e .` and the zoo train lines in experiments/accuracy.sh are all it takes.
 set -e
 cd "$(dirname "$0")/../.."
 EPOCHS=${EPOCHS:-36}
@@ -45,7 +45,7 @@ launch)
     for run in "${runs[@]}"; do
         name=${run%%:*}
         # shellcheck disable=SC2086
-        PYTHONUNBUFFERED=1 setsid nohup python3 -m zoo.train c8_wide_mnist --data-root /tmp/data --device cuda \
+        PYTHONUNBUFFERED=1 setsid nohup python3 -m zoo.cli train c8_wide_mnist --data-root /tmp/data --device cuda \
             --no-bf16 --threads 2 --label-smoothing 0.1 --ema 0.999 --no-progress --epochs "$EPOCHS" --checkpoint-every 429 \
             --run-dir "/tmp/runs/$name" --out "/tmp/runs/$name/out" $COMMON ${run#*:} > "/tmp/runs/$name.log" 2>&1 < /dev/null &
     done

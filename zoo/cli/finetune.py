@@ -1,7 +1,7 @@
 """Fine-tune a pretrained preset on your own images.
 
-    python -m zoo.finetune c8_mnist --data path/to/imagefolder          # one sub-folder per class
-    python -m zoo.finetune so2_mnist --dataset FashionMNIST --data-root /usr/share/datasets/fashion-mnist \\
+    zoo finetune c8_mnist --data path/to/imagefolder          # one sub-folder per class
+    zoo finetune so2_mnist --dataset FashionMNIST --data-root /usr/share/datasets/fashion-mnist \\
         --train-size 1000 --mode probe
 
 Modes: ``finetune`` (all weights, from the pretrained ones), ``probe`` (frozen backbone, new linear head),
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import torch
 
-from . import data
-from .checkpoint import save_checkpoint
-from .cli import add_data, add_preset, add_weights, parser, positive_int
-from .metrics import accuracy
-from .records import find_record, folder_name
-from .registry import create_model
-from .surgery import freeze_backbone
-from .training import TrainConfig, add_training_args, fit, recipe, setup_processes
+from .. import data
+from ..checkpoint import save_checkpoint
+from .common import add_data, add_preset, add_training_args, add_weights, parser, positive_int
+from ..metrics import accuracy
+from ..records import find_record, folder_name
+from ..registry import create_model
+from ..surgery import freeze_backbone
+from ..training import TrainConfig, fit, recipe, setup_processes
 
 MODES = ("finetune", "probe", "scratch")
 # Peak learning rate per mode: a pretrained backbone wants small steps, a lone linear head on frozen
@@ -202,7 +202,7 @@ def main(argv=None) -> Path:
                         + (f"; test set rotated as in {data.PROTOCOL}" if test is not None else ""),
             "input": {"channels": args.in_channels, "size": [args.image_size] * 2, "value_range": [0.0, 1.0],
                       "normalization": "none: ToTensor() of the image"},
-            "training": recipe(state, name, argv, module="zoo.finetune"),
+            "training": recipe(state, name, argv, command="zoo finetune"),
         }
         save_checkpoint(model, out)
         print(f"{args.preset} {args.mode}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
@@ -211,6 +211,6 @@ def main(argv=None) -> Path:
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

@@ -1,17 +1,17 @@
 """The main job on its embedded default: ten genuine MNIST test digits, each at eight rotations, classified by
 every preset. Prints the predictions and saves them as a picture (green frame: right, red frame: wrong).
 
-    python -m zoo.demo                      # all presets, writes demo.png
-    python -m zoo.demo c8_mnist --angles 0 30 60 --out c8.png
+    zoo demo                      # all presets, writes demo.png
+    zoo demo c8_mnist --angles 0 30 60 --out c8.png
 """
 from __future__ import annotations
 
 import torch
 
-from .cli import add_models, add_weights, models_of, parser
-from .data import rotate
-from .probes import embedded_digits
-from .registry import create_model
+from .common import add_models, add_weights, models_of, parser
+from ..data import rotate
+from ..probes import embedded_digits
+from ..registry import create_model
 
 
 @torch.no_grad()
@@ -75,6 +75,6 @@ def main(argv=None) -> dict[str, torch.Tensor]:
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

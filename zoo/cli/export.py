@@ -1,16 +1,16 @@
 """Write the plain-PyTorch export of checkpoint folders (``exported.safetensors`` + ``config.json["export"]``),
 and optionally an ONNX file.
 
-    python -m zoo.export weights/*/                       # refresh every published folder
-    python -m zoo.export weights/c8_mnist --onnx c8.onnx  # also write ONNX (needs the [onnx] extra)
+    zoo export weights/*/                       # refresh every published folder
+    zoo export weights/c8_mnist --onnx c8.onnx  # also write ONNX (needs the [onnx] extra)
 """
 from __future__ import annotations
 
 import torch
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .cli import parser
-from .convert import export
+from ..checkpoint import load_checkpoint, save_checkpoint
+from .common import parser
+from ..convert import export
 
 
 def export_onnx(model: torch.nn.Module, path: str) -> None:
@@ -37,6 +37,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

@@ -1,8 +1,8 @@
 """Train a preset on rotated (or upright) MNIST; the checkpoint goes to the run folder, never over published weights.
 
-    python -m zoo.train c8_mnist --data-root ../shared/data --epochs 4          # -> runs/train/c8_mnist-rotated/checkpoint
-    torchrun --nproc-per-node 2 -m zoo.train c8_mnist --data-root ../shared/data   # data-parallel (gloo)
-    python -m zoo.train c8_mnist --data-root ../shared/data --epochs 24 --publish  # maintainers: replace weights/c8_mnist
+    zoo train c8_mnist --data-root ../shared/data --epochs 4          # -> runs/train/c8_mnist-rotated/checkpoint
+    torchrun --nproc-per-node 2 -m zoo.cli.train c8_mnist --data-root ../shared/data   # data-parallel (gloo)
+    zoo train c8_mnist --data-root ../shared/data --epochs 24 --publish  # maintainers: replace weights/c8_mnist
 
 After a crash or ``kill -9``, the same command with ``--resume`` continues from ``<run-dir>/resume.safetensors``
 and refuses if the arguments describe another run (see ``zoo.training``). Precision: bfloat16 autocast only
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from . import data
-from .checkpoint import save_checkpoint
-from .cli import add_data, add_preset, add_weights, int_list, parser, positive_int
-from .registry import DEFAULT_TAG, create_model, weights_folder
-from .training import TrainConfig, add_training_args, fit, recipe, setup_processes
+from .. import data
+from ..checkpoint import save_checkpoint
+from .common import add_data, add_preset, add_training_args, add_weights, int_list, parser, positive_int
+from ..registry import DEFAULT_TAG, create_model, weights_folder
+from ..training import TrainConfig, fit, recipe, setup_processes
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -88,6 +88,6 @@ def main(argv=None) -> Path:
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

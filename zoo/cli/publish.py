@@ -1,8 +1,8 @@
 """Publish the checkout's ``weights/`` folders to the Hugging Face Hub, each to the repository its record names.
 
-    python -m zoo.publish                    # dry run: what would go where; checks every folder against its record
-    python -m zoo.publish --write-records    # regenerate zoo/records.py from the folders (after new weights)
-    python -m zoo.publish --upload           # upload (after `hf auth login`), then tag each upload with its revision
+    zoo publish                    # dry run: what would go where; checks every folder against its record
+    zoo publish --write-records    # regenerate zoo/records.py from the folders (after new weights)
+    zoo publish --upload           # upload (after `hf auth login`), then tag each upload with its revision
 
 The dry run needs no network and no token. An upload creates the repository if needed, uploads the folder as
 one commit and tags it with the record's revision, the tag that ``create_model(..., pretrained=True)`` downloads.
@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .cli import parser
-from .records import (DEFAULT_TAG, RECORDS, WeightsRecord, checkout_weights, find_record, record_from_folder,
+from .common import parser
+from ..records import (DEFAULT_TAG, RECORDS, WeightsRecord, checkout_weights, find_record, record_from_folder,
                       render_records)
 
-RECORDS_FILE = Path(__file__).resolve().parent / "records.py"
+RECORDS_FILE = Path(__file__).resolve().parent.parent / "records.py"  # zoo/records.py
 _BLOCK = re.compile(r"(# BEGIN RECORDS[^\n]*\n).*?(\n# END RECORDS)", re.S)
 
 
@@ -39,7 +39,7 @@ def check_folder(folder: Path) -> WeightsRecord:
     """The record of ``folder``, if its files are exactly the ones the record lists; a ``ValueError`` otherwise."""
     actual = record_from_folder(folder)
     record = find_record(actual.preset, actual.tag)
-    fix = "regenerate the records with python -m zoo.publish --write-records (and commit them)"
+    fix = "regenerate the records with zoo publish --write-records (and commit them)"
     if record is None:
         raise ValueError(f"{folder} ({actual.preset}, tag {actual.tag}) has no record in zoo/records.py; {fix}")
     if record.name != folder.name:
@@ -79,7 +79,7 @@ def main(argv=None) -> list[WeightsRecord]:
     args = p.parse_args(argv)
     weights = checkout_weights()
     if weights is None:
-        raise FileNotFoundError("zoo.publish works in a git checkout with its weights/ folder; this zoo was "
+        raise FileNotFoundError("zoo publish works in a git checkout with its weights/ folder; this zoo was "
                                 "installed from a wheel")
     if args.write_records:
         new = write_records(weights)
@@ -101,6 +101,6 @@ def main(argv=None) -> list[WeightsRecord]:
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

@@ -1,8 +1,8 @@
 """Speed of the zoo, measured side by side in one run (a benchmark: it prints figures, it asserts nothing).
 
-    python -m zoo.bench                 # all presets, 2 threads
-    python -m zoo.bench c8_mnist --threads 1
-    python -m zoo.bench so2_mnist trivial_mnist --threads 1 --profile   # where a training step's time goes
+    zoo bench                 # all presets, 2 threads
+    zoo bench c8_mnist --threads 1
+    zoo bench so2_mnist trivial_mnist --threads 1 --profile   # where a training step's time goes
 
 Per preset: parameters, MFLOPs per 28x28 image, training images/s (float32 and bfloat16 autocast, batch 128),
 inference images/s (batch 256) of the escnn model in eval mode, of its plain-PyTorch export and of the export
@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cli import add_models, add_threads, apply_threads, models_of, parser
-from .convert import count_mflops, export
-from .exported import layer_kind
-from .precision import native_bf16
-from .readme import publish
-from .registry import create_model
+from .common import add_models, add_threads, apply_threads, models_of, parser
+from ..convert import count_mflops, export
+from ..exported import layer_kind
+from ..precision import native_bf16
+from ..readme import publish
+from ..registry import create_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,7 +124,7 @@ def main(argv=None) -> list[dict]:
     add_threads(p)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes ~20 s per model)")
     p.add_argument("--no-cold-start", action="store_true")
-    p.add_argument("--update", action="store_true", help="write the table into README.md")
+    p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/")
     p.add_argument("--profile", action="store_true", help="instead of the table, print where a training step "
                    "spends its time (torch.profiler), for each model and its reference CNN")
     args = p.parse_args(argv)
@@ -164,7 +164,7 @@ def main(argv=None) -> list[dict]:
 
     lines = [f"{threads} threads, torch {torch.__version__}, CPU capability "
              f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16: {'yes' if native_bf16() else 'no'} "
-             "(zoo.train's automatic precision uses bf16 only then); images/s unless stated"
+             "(zoo train's automatic precision uses bf16 only then); images/s unless stated"
              + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"), ""]
     head = ("| model | params | MFLOPs | train fp32 | train bf16 | ref train fp32 | ref train bf16 | escnn/ref train fp32 "
             "| infer escnn | infer export | infer compiled | ref infer | export GFLOP/s | cold escnn (s) | cold export (s) |")
@@ -181,6 +181,6 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

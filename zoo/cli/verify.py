@@ -1,7 +1,7 @@
 """Load checkpoint folders both ways and print how far inside its tolerance each self-check passed.
 
-    python -m zoo.verify weights/*/
-    python -m zoo.verify weights/*/ --update      # also writes the table into README.md (block "verify")
+    zoo verify weights/*/
+    zoo verify weights/*/ --update      # also writes the table into docs/checkpoints.md (block "verify")
 
 For every folder: the largest difference between the logits of the loaded model on the probe digits and the
 logits recorded in its config.json, for the escnn model and the exported one, against the tolerance.
@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import time
 
-from .checkpoint import load_checkpoint
-from .cli import parser
-from .exported import load_exported
-from .files import read_config
-from .probes import self_check
-from .readme import publish
+from ..checkpoint import load_checkpoint
+from .common import parser
+from ..exported import load_exported
+from ..files import read_config
+from ..probes import self_check
+from ..readme import publish
 
 
 def main(argv=None) -> list[dict]:
     p = parser(__doc__)
     p.add_argument("folders", nargs="+")
-    p.add_argument("--update", action="store_true", help="write the table into README.md")
+    p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/")
     args = p.parse_args(argv)
     rows = []
     lines = ["| checkpoint | escnn: max logit diff | export: max logit diff | tolerance | escnn load (s) |",
@@ -43,6 +43,6 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

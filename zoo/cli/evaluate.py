@@ -1,12 +1,12 @@
 """Evaluate published checkpoints on the rotated-MNIST protocol (``zoo.data``) and publish the numbers.
 
-    python -m zoo.evaluate --data-root ../shared/data --update            # all presets, rotated weights
-    python -m zoo.evaluate c8_mnist --weights upright --data-root ../shared/data
+    zoo evaluate --data-root ../shared/data --update            # all presets, rotated weights
+    zoo evaluate c8_mnist --weights upright --data-root ../shared/data
 
 Reports accuracy on the upright test set, on the rotated test set, and with every test image rotated by
 each angle 0, 15, ..., 345 degrees (the invariance profile). Writes the table as JSON and the profile plot as
 PNG; ``--update`` also writes the metrics into each checkpoint's config.json and model card and the table
-into README.md (between the ``results-<tag>`` markers).
+into the README and docs/training.md (between the ``results-<tag>`` markers).
 """
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import json
 import time
 from pathlib import Path
 
-from . import data
-from .checkpoint import update_metrics
-from .cli import add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int
-from .metrics import evaluate
-from .readme import README, update_readme
-from .registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, weights_folder
-from .training import trained_on
+from .. import data
+from ..checkpoint import update_metrics
+from .common import add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int
+from ..metrics import evaluate
+from ..readme import update_readme
+from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, weights_folder
+from ..training import trained_on
 
 
 def results_table(results: dict[str, dict], baseline: dict[str, dict] | None = None) -> str:
@@ -88,7 +88,7 @@ def main(argv=None) -> dict[str, dict]:
     p.add_argument("--results", default="results", help="folder of per-model JSON results (<folder>/<weights>/)")
     p.add_argument("--plot", default=None, help="default figures/profile-<weights>.png")
     p.add_argument("--update", action="store_true",
-                   help="write metrics into config.json, model cards and README.md")
+                   help="write metrics into config.json, model cards and the results tables of README.md and docs/")
     args = p.parse_args(argv)
     models = models_of(args)
     apply_threads(args)
@@ -133,11 +133,11 @@ def main(argv=None) -> dict[str, dict]:
         for tag in WEIGHT_TAGS:
             if saved_results(args.results, tag):
                 update_readme(f"results-{tag}", tag_table(args.results, tag))
-        print(f"updated the checkpoints' config.json and README.md ({README})")
+        print("updated the checkpoints' config.json and the results tables")
     return results
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

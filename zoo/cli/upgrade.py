@@ -1,6 +1,6 @@
 """Rename a format-2 checkpoint's tensors to format 3, proving the result with the checkpoint's own self-check.
 
-    python -m zoo.upgrade weights/*/          # every published folder; format-3 folders are left as they are
+    zoo upgrade weights/*/          # every published folder; format-3 folders are left as they are
 
 Format 2 named each tensor by the position of its layer in one flat list (``features.<j>.filter``); format 3 by
 the block and part it belongs to (``blocks.<i>.conv.filter``, ``blocks.<i>.norm...``). The layers are the same
@@ -14,13 +14,13 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
-from .card import model_card
-from .checkpoint import load_portable_state
-from .cli import parser
-from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, read_config, sha256_file, verified,
+from ..card import model_card
+from ..checkpoint import load_portable_state
+from .common import parser
+from ..files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, read_config, sha256_file, verified,
                     write_config, write_text)
-from .model import EquivariantCNN
-from .probes import self_check
+from ..model import EquivariantCNN
+from ..probes import self_check
 
 
 def format2_names(model: EquivariantCNN) -> dict[str, str]:
@@ -73,6 +73,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    from .cli import run
+    from .common import run
 
     run(main)

@@ -1,6 +1,6 @@
-"""What every ``python -m zoo.<command>`` shares: one vocabulary of options, and one-line errors.
+"""What every command shares: one vocabulary of options, and one-line errors.
 
-Models are positional (``python -m zoo.evaluate c8_mnist so2_mnist``; none: every preset), the weights tag is
+Models are positional (``zoo evaluate c8_mnist so2_mnist``; none: every preset), the weights tag is
 ``--weights`` with its choices, data come from ``--data-root`` (a folder holding ``MNIST/raw``), ``--threads``
 sets torch's threads (default: torch's own choice). Counts are checked when the command line is read.
 """
@@ -10,7 +10,8 @@ import argparse
 import sys
 from typing import Callable
 
-from .registry import DEFAULT_TAG, WEIGHT_TAGS, list_models, published_models
+from ..registry import DEFAULT_TAG, WEIGHT_TAGS, list_models, published_models
+from ..training import TrainConfig
 
 
 def run(main: Callable[[], object]) -> None:
@@ -120,3 +121,39 @@ def apply_threads(args: argparse.Namespace) -> None:
 def models_of(args: argparse.Namespace) -> list[str]:
     """The presets named on the command line, or every preset published for ``--weights`` (if the tool has it)."""
     return list(args.models) or published_models(getattr(args, "weights", DEFAULT_TAG))
+
+
+def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
+    """Options shared by training from scratch (zoo train) and fine-tuning (zoo finetune)."""
+    p.add_argument("--augment", choices=["rotate", "none"], default=defaults.augment,
+                   help="rotate every training image by a random angle, or keep it upright")
+    p.add_argument("--epochs", type=positive_float, default=defaults.epochs)
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size,
+                   help="global batch size (split across processes)")
+    p.add_argument("--lr", type=positive_float, default=defaults.lr, help="peak learning rate of the one-cycle "
+                   f"schedule (default: {defaults.lr if defaults.lr is not None else 'depends on --mode'})")
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--label-smoothing", type=unit_interval, default=defaults.label_smoothing,
+                   help="label smoothing of the cross-entropy (default: %(default)s)")
+    p.add_argument("--ema", type=unit_interval, default=defaults.ema, metavar="DECAY",
+                   help="publish an exponential moving average of the weights with this decay, e.g. 0.999 "
+                   "(warmed up as min(DECAY, (1 + step) / (10 + step))); validation reports both (default: off)")
+    p.add_argument("--translate", type=nonnegative_float, default=defaults.translate, metavar="PIXELS",
+                   help="with --augment rotate, also shift each image by a uniform random offset of up to this "
+                   "many pixels along each axis (default: %(default)s)")
+    p.add_argument("--scale", type=unit_interval, default=defaults.scale,
+                   help="with --augment rotate, also scale each image by a uniform random factor in "
+                   "[1 - SCALE, 1 + SCALE] (default: %(default)s)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast (default: where the CPU has native bfloat16 and a timed step is faster)")
+    add_threads(p)
+    p.add_argument("--device", type=device_name, default="cpu",
+                   help="where to train: cpu, or cuda / cuda:N for a GPU (default: cpu); the published checkpoint "
+                   "is written from the CPU either way")
+    p.add_argument("--run-dir", default=None, help="where resume checkpoints go")
+    p.add_argument("--checkpoint-every", type=positive_int, default=defaults.checkpoint_every,
+                   help="steps between resume checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from <run-dir>/resume.safetensors")
+    p.add_argument("--out", default=None, help="checkpoint folder to write")
+    p.add_argument("--no-progress", action="store_true")

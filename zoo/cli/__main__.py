@@ -1,0 +1,4 @@
+"""``python -m zoo.cli <command> ...``: the same as the ``zoo`` console script."""
+from . import main
+
+main()
