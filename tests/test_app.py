@@ -157,12 +157,14 @@ def test_page_in_chromium(served, tmp_path):
 
 
 def test_server_address_follows_flags_then_gradios_variables():
-    assert app.server_address(None, None, {}) == ("127.0.0.1", 7860)
+    from zoo.cli.app import server_address
+
+    assert server_address(None, None, {}) == ("127.0.0.1", 7860)
     spaces = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"}
-    assert app.server_address(None, None, spaces) == ("0.0.0.0", 7861)
-    assert app.server_address("127.0.0.2", 8000, spaces) == ("127.0.0.2", 8000)
+    assert server_address(None, None, spaces) == ("0.0.0.0", 7861)
+    assert server_address("127.0.0.2", 8000, spaces) == ("127.0.0.2", 8000)
     with pytest.raises(ValueError, match="GRADIO_SERVER_PORT='http' is not a port number"):
-        app.server_address(None, None, {"GRADIO_SERVER_PORT": "http"})
+        server_address(None, None, {"GRADIO_SERVER_PORT": "http"})
 
 
 def test_a_sent_image_is_framed_as_the_page_frames_it(digits):
