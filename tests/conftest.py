@@ -1,3 +1,5 @@
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -64,3 +66,36 @@ def published(name: str, weights: str = "rotated"):
     if not (folder / "model.safetensors").is_file():
         pytest.skip(f"no published weights in {folder}")
     return folder
+
+
+def kill_after_checkpoint(cmd: list[str], run_dir: Path, min_step: int, timeout: float = 300, **popen):
+    """Run a training command and kill -9 it from outside once its resume checkpoint has reached ``min_step``.
+
+    The process runs in slices of 2 ms (SIGCONT, then SIGSTOP) and the checkpoint is read while it is stopped, so
+    it is killed after that checkpoint and well before it could finish, however fast this machine is. Returns the
+    finished ``Popen`` (returncode -9)."""
+    import signal
+    import time
+
+    from zoo.training import read_resume_state
+
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    path, deadline = run_dir / "resume.safetensors", time.monotonic() + timeout
+    try:
+        while True:
+            os.kill(process.pid, signal.SIGSTOP)
+            if process.poll() is not None:
+                raise AssertionError(f"finished before the kill: {process.stderr.read()[-2000:]}")
+            if path.is_file() and read_resume_state(path)["step"] >= min_step:
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no checkpoint at step {min_step} in {run_dir} within {timeout:.0f} s")
+            os.kill(process.pid, signal.SIGCONT)
+            time.sleep(0.002)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(30)
+        return process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)

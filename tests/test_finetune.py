@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, assert_close, published
+from conftest import ROOT, assert_close, kill_after_checkpoint, published
 from zoo import create_model
 from zoo import from_pretrained
 from zoo.checkpoint import load_checkpoint
@@ -111,7 +111,8 @@ def test_cli_finetunes_an_image_folder_and_the_checkpoint_loads_back(tmp_path, d
 
 
 def test_cli_resume_after_kill_matches_an_uninterrupted_run(tmp_path, digits):
-    """Killed mid-way (kill -9 after step 5 of 8, last checkpoint at step 4), resumed: bitwise the same weights."""
+    """Killed from outside mid-way (kill -9 once the checkpoint of step 4 of 8 is written), resumed: bitwise the
+    same weights."""
     from safetensors.torch import load_file
 
     data = write_image_folder(tmp_path / "digits", digits)
@@ -122,9 +123,9 @@ def test_cli_resume_after_kill_matches_an_uninterrupted_run(tmp_path, digits):
                 "--out", tmp_path / name / "out"]
 
     finetune(*args("straight"))
-    killed = subprocess.run([sys.executable, "-m", "zoo.cli.finetune", *map(str, args("killed")), "--no-progress",
-                             "--threads", "1", "--no-bf16"], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "ZOO_KILL_AT_STEP": "5"}, timeout=600)
+    killed = kill_after_checkpoint([sys.executable, "-m", "zoo.cli.finetune", *map(str, args("killed")),
+                                    "--no-progress", "--threads", "1", "--no-bf16"], tmp_path / "killed" / "run", 4,
+                                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert killed.returncode == -9 and not (tmp_path / "killed" / "out").exists()
     finetune(*args("killed"), "--resume")
     a = load_file(tmp_path / "straight" / "out" / "model.safetensors")

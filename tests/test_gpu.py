@@ -4,8 +4,8 @@ machine with ``python -m pytest tests/test_gpu.py``."""
 import pytest
 import torch
 
-from conftest import assert_close
-from test_train import train
+from conftest import ROOT, assert_close, kill_after_checkpoint
+from test_train import ENV, train, train_cmd
 from zoo import create_model
 from zoo.checkpoint import load_checkpoint
 from zoo.files import read_config
@@ -37,8 +37,9 @@ def test_training_on_the_gpu_publishes_a_cpu_checkpoint_and_resumes(mnist_root, 
     gpu = ["--device", "cuda", "--ema", "0.9"]
     straight = train(mnist_root, tmp_path, "straight", extra=gpu)
     assert straight.returncode == 0, straight.stderr
-    killed = train(mnist_root, tmp_path, "killed", extra=gpu, env={"ZOO_KILL_AT_STEP": "14"})
-    assert killed.returncode == -9, killed.stderr
+    killed = kill_after_checkpoint(train_cmd(mnist_root, tmp_path, "killed", gpu), tmp_path / "killed" / "run", 12,
+                                   cwd=ROOT, env=ENV)
+    assert killed.returncode == -9
     assert not (tmp_path / "killed" / "out").exists()
     resumed = train(mnist_root, tmp_path, "killed", extra=[*gpu, "--resume"])
     assert resumed.returncode == 0, resumed.stderr

@@ -15,7 +15,7 @@ def zoo_imports(path: Path) -> set[str]:
     """The zoo modules a file imports, at the top or inside functions (``from .x import``, ``from . import x``,
     ``from ..x import`` in zoo/cli, and registry's ``_escnn_module("x")``), as names relative to zoo/
     (``checkpoint``, ``cli.common``)."""
-    package = [] if path.parent == ZOO else [path.parent.name]
+    package = list(path.parent.relative_to(ZOO).parts)
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.level >= 1:
@@ -24,7 +24,7 @@ def zoo_imports(path: Path) -> set[str]:
             found.update(".".join(base + [name]) for name in names)
         elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_escnn_module":
             found.add(node.args[0].value)
-    own = ".".join(package + [path.stem]) if path.stem != "__init__" else ".".join(package)
+    own = module_name(path)
     return found - {own, ""}
 
 
@@ -34,14 +34,15 @@ def module_name(path: Path) -> str:
 
 
 def graph() -> dict[str, set[str]]:
-    return {module_name(p): zoo_imports(p) for p in [*ZOO.glob("*.py"), *ZOO.glob("cli/*.py")]
+    return {module_name(p): zoo_imports(p) for p in ZOO.rglob("*.py")
             if module_name(p) not in ("", "cli.__main__")}
 
 
 def test_the_library_never_reaches_up_into_the_command_line():
     library = {name: deps for name, deps in graph().items() if not name.startswith("cli")}
     assert {name: deps for name, deps in library.items() if any(d.split(".")[0] == "cli" for d in deps)} == {}
-    parsers = [name for name in library if "argparse" in (ZOO / f"{name.replace('.', '/')}.py").read_text()]
+    sources = {module_name(path): path.read_text() for path in ZOO.rglob("*.py")}
+    parsers = [name for name in library if "argparse" in sources[name]]
     assert parsers == [], f"library modules that parse arguments: {parsers}"
 
 

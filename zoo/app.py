@@ -218,66 +218,81 @@ def build_app():
                     table = gr.HTML(elem_id="table")
                 plot = gr.Plot(label="probability against angle", elem_id="plot")
 
-        def show(current, angle_value, weights_value):
-            """A new angle: the picture and the table (the curve does not depend on the angle)."""
-            if current is None:
-                return gr.update(), gr.update()
-            probabilities = at_angle(current["turn"].digit, angle_value, weights_value)
-            return preview(current["turn"].digit, angle_value), predictions_html(probabilities, angle_value,
-                                                                                 current["label"])
-
-        def curve(current, target_value):
-            if current is None:
-                return gr.update()
-            turn, label = current["turn"], current["label"]
-            if target_value != "true class":
-                chosen = int(target_value)
-            elif label is not None:
-                chosen = label
-            else:  # a drawing: the class the presets give the most probability over the turn
-                chosen = int(sum(p.sum(0) for p in turn.probabilities.values()).argmax())
-            return turn_figure(turn, chosen)
-
-        def load(digit, label, weights_value, angle_value, target_value, note=""):
-            current = {"turn": full_turn(digit, weights_value), "label": label}
-            return (current, note) + show(current, angle_value, weights_value) + (curve(current, target_value),)
-
-        def pick(choice, weights_value, angle_value, target_value):
-            digit, label = example_digit(choice)
-            note = ("Turned by 180°, this 6 looks like a 9. C4, C8, D4 and SO(2) are invariant to that turn, so "
-                    "they cannot tell the two apart and answer 6 at every angle; the plain CNN trained on rotated "
-                    "digits learned to do the same. Choose the *upright* weights: the plain CNN then reads a 9."
-                    if choice == SIX_OR_NINE else "")
-            return load(digit, label, weights_value, angle_value, target_value, note)
-
-        def draw(value, weights_value, angle_value, target_value):
-            try:
-                digit = to_mnist(sketch_image(value))
-            except InputError as e:
-                return (gr.update(), f"⚠️ {e}", gr.update(), gr.update(), gr.update())
-            return load(digit, None, weights_value, angle_value, target_value, "Your drawing, framed as MNIST digits are.")
-
-        def reload(current, weights_value, angle_value, target_value):
-            if current is None:
-                return (current, "") + (gr.update(),) * 3
-            return load(current["turn"].digit, current["label"], weights_value, angle_value, target_value)
-
-        def spin(current, weights_value):
-            for a in range(0, 361, 15):
-                yield (a,) + show(current, a, weights_value)
-
         outputs = [state, message, picture, table, plot]
-        example.change(pick, [example, weights, angle, target], outputs, api_name=False)
-        use_sketch.click(draw, [sketch, weights, angle, target], outputs, api_name=False)
-        weights.change(reload, [state, weights, angle, target], outputs, api_name=False)
-        angle.change(show, [state, angle, weights], [picture, table], api_name=False, show_progress="hidden",
+        example.change(_pick, [example, weights, angle, target], outputs, api_name=False)
+        use_sketch.click(_draw, [sketch, weights, angle, target], outputs, api_name=False)
+        weights.change(_reload, [state, weights, angle, target], outputs, api_name=False)
+        angle.change(_show, [state, angle, weights], [picture, table], api_name=False, show_progress="hidden",
                      queue=False, trigger_mode="always_last")
-        target.change(curve, [state, target], plot, api_name=False)
-        play.click(spin, [state, weights], [angle, picture, table], api_name=False)
-        app.load(pick, [example, weights, angle, target], outputs, api_name=False)
+        target.change(_curve, [state, target], plot, api_name=False)
+        play.click(_spin, [state, weights], [angle, picture, table], api_name=False)
+        app.load(_pick, [example, weights, angle, target], outputs, api_name=False)
         gr.api(_api_classify, api_name="classify")
         gr.api(_api_classify_image, api_name="classify_image")
     return app
+
+
+# The page's event handlers: the state is {"turn": Turn, "label": int | None}, or None before the first digit.
+
+def _unchanged():
+    import gradio as gr
+
+    return gr.update()
+
+
+def _show(current, angle_value, weights_value):
+    """A new angle: the picture and the table (the curve does not depend on the angle)."""
+    if current is None:
+        return _unchanged(), _unchanged()
+    probabilities = at_angle(current["turn"].digit, angle_value, weights_value)
+    return preview(current["turn"].digit, angle_value), predictions_html(probabilities, angle_value,
+                                                                         current["label"])
+
+
+def _curve(current, target_value):
+    if current is None:
+        return _unchanged()
+    turn, label = current["turn"], current["label"]
+    if target_value != "true class":
+        chosen = int(target_value)
+    elif label is not None:
+        chosen = label
+    else:  # a drawing: the class the presets give the most probability over the turn
+        chosen = int(sum(p.sum(0) for p in turn.probabilities.values()).argmax())
+    return turn_figure(turn, chosen)
+
+
+def _load(digit, label, weights_value, angle_value, target_value, note=""):
+    current = {"turn": full_turn(digit, weights_value), "label": label}
+    return (current, note) + _show(current, angle_value, weights_value) + (_curve(current, target_value),)
+
+
+def _pick(choice, weights_value, angle_value, target_value):
+    digit, label = example_digit(choice)
+    note = ("Turned by 180°, this 6 looks like a 9. C4, C8, D4 and SO(2) are invariant to that turn, so "
+            "they cannot tell the two apart and answer 6 at every angle; the plain CNN trained on rotated "
+            "digits learned to do the same. Choose the *upright* weights: the plain CNN then reads a 9."
+            if choice == SIX_OR_NINE else "")
+    return _load(digit, label, weights_value, angle_value, target_value, note)
+
+
+def _draw(value, weights_value, angle_value, target_value):
+    try:
+        digit = to_mnist(sketch_image(value))
+    except InputError as e:
+        return (_unchanged(), f"⚠️ {e}", _unchanged(), _unchanged(), _unchanged())
+    return _load(digit, None, weights_value, angle_value, target_value, "Your drawing, framed as MNIST digits are.")
+
+
+def _reload(current, weights_value, angle_value, target_value):
+    if current is None:
+        return (current, "") + (_unchanged(),) * 3
+    return _load(current["turn"].digit, current["label"], weights_value, angle_value, target_value)
+
+
+def _spin(current, weights_value):
+    for a in range(0, 361, 15):
+        yield (a,) + _show(current, a, weights_value)
 
 
 def _api_classify(example: str, angle: float, weights: str = DEFAULT_TAG) -> dict:

@@ -123,15 +123,21 @@ def models_of(args: argparse.Namespace) -> list[str]:
     return list(args.models) or published_models(getattr(args, "weights", DEFAULT_TAG))
 
 
-def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig) -> None:
-    """Options shared by training from scratch (zoo train) and fine-tuning (zoo finetune)."""
+def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig, decided_later: tuple[str, ...] = ()) -> None:
+    """Options shared by training from scratch (zoo train) and fine-tuning (zoo finetune).
+
+    ``decided_later``: options whose default the command sets after parsing (their default here is None).
+    """
+    def later(name: str):
+        return None if name in decided_later else getattr(defaults, name)
+
     p.add_argument("--augment", choices=["rotate", "none"], default=defaults.augment,
                    help="rotate every training image by a random angle, or keep it upright")
     p.add_argument("--epochs", type=positive_float, default=defaults.epochs)
-    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size,
+    p.add_argument("--batch-size", type=positive_int, default=later("batch_size"),
                    help="global batch size (split across processes)")
-    p.add_argument("--lr", type=positive_float, default=defaults.lr, help="peak learning rate of the one-cycle "
-                   f"schedule (default: {defaults.lr if defaults.lr is not None else 'depends on --mode'})")
+    p.add_argument("--lr", type=positive_float, default=later("lr"), help="peak learning rate of the one-cycle "
+                   f"schedule (default: {'depends on --mode' if 'lr' in decided_later else defaults.lr})")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--label-smoothing", type=unit_interval, default=defaults.label_smoothing,

@@ -130,7 +130,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--image-size", type=positive_int, default=28)
     p.add_argument("--train-size", type=positive_int, default=None, help="labelled training images to use")
     p.add_argument("--val-size", type=positive_int, default=500, help="held out of the training images")
-    add_training_args(p, TrainConfig(epochs=20, lr=None, batch_size=None))
+    add_training_args(p, TrainConfig(epochs=20), decided_later=("lr", "batch_size"))
     args = p.parse_args(argv)
     if args.trainable_blocks is not None and args.mode != "probe":
         p.error(f"--trainable-blocks applies to --mode probe only (the {args.mode} mode trains every block)")
@@ -144,7 +144,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Path:
     args = parse_args(argv)
     config = TrainConfig.from_args(args)
-    world, rank = setup_processes(args.threads, config.batch_size, config.seed)
+    group = setup_processes(args.threads, config.batch_size, config.seed)
     if args.data:
         dataset, describe = load_image_folder(args.data, args.in_channels, args.image_size)
         test = None
@@ -194,7 +194,7 @@ def main(argv=None) -> Path:
             model, data.rotate(test_images, data.rotated_test_angles(len(test_images))), test_labels)
         metrics["test_images"] = len(test_images)
     out = Path(args.out or run_dir / "checkpoint")
-    if rank == 0:
+    if group.main:
         model.meta = {
             "preset": args.preset, "weights_tag": f"{name}-{args.mode}", "parent": parent, "mode": args.mode,
             "class_names": class_names, "metrics": metrics,
@@ -202,7 +202,7 @@ def main(argv=None) -> Path:
                         + (f"; test set rotated as in {data.PROTOCOL}" if test is not None else ""),
             "input": {"channels": args.in_channels, "size": [args.image_size] * 2, "value_range": [0.0, 1.0],
                       "normalization": "none: ToTensor() of the image"},
-            "training": recipe(state, name, argv, command="zoo finetune"),
+            "training": recipe(state, name, argv, command="zoo finetune", processes=group.world),
         }
         save_checkpoint(model, out)
         print(f"{args.preset} {args.mode}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()

@@ -52,7 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Path:
     args = parse_args(argv)
     config = TrainConfig.from_args(args)
-    world, rank = setup_processes(args.threads, config.batch_size, config.seed)
+    group = setup_processes(args.threads, config.batch_size, config.seed)
     images, labels = data.load_mnist(args.data_root, train=True, download=args.download)
     train_idx, val_idx = data.train_val_split(len(images), args.val_size)
     if args.train_size:
@@ -69,7 +69,7 @@ def main(argv=None) -> Path:
                           **({"widths": args.widths} if args.widths else {})})
 
     out = args.out
-    if rank == 0:
+    if group.main:
         model.meta = {
             "preset": args.preset,
             "weights_tag": args.weights,
@@ -77,11 +77,12 @@ def main(argv=None) -> Path:
             "protocol": data.PROTOCOL,
             "metrics": {"val_accuracy": state["val_history"][-1][1]},
             "training": recipe(state, f"MNIST train minus {args.val_size} validation images"
-                               + (f", first {args.train_size}" if args.train_size else ""), argv),
+                               + (f", first {args.train_size}" if args.train_size else ""), argv,
+                               processes=group.world),
         }
         save_checkpoint(model, out)
         print(f"wrote {out}")
-    if world > 1:
+    if group.world > 1:
         dist.barrier()
         dist.destroy_process_group()
     return out
