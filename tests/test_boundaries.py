@@ -21,7 +21,7 @@ def test_from_pretrained_takes_architecture_keywords_and_refuses_unknown_ones(tm
     save_pretrained(built_model("trivial_mnist"), tmp_path / "repo")
     model = from_pretrained(tmp_path / "repo", num_classes=4, in_channels=3)
     assert (model.num_classes, model.in_channels) == (4, 3)
-    with pytest.raises(TypeError, match=r"unknown keyword\(s\) \['proxies'\].*revision, cache_dir"):
+    with pytest.raises(TypeError, match=r"unknown from_pretrained keyword\(s\) \['proxies'\].*revision, cache_dir"):
         from_pretrained(tmp_path / "repo", proxies=None)
 
 

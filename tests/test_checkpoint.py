@@ -247,3 +247,20 @@ def test_upgrade_writes_nothing_when_the_self_check_fails(folder):
     with pytest.raises(ValueError, match="does not reproduce the logits"):
         upgrade(folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_a_config_that_contradicts_itself_is_refused(folder):
+    _rewrite(folder, preset="so2_mnist")  # a c4 architecture under the name of the SO(2) preset
+    with pytest.raises(ValueError, match="contradicts itself: preset 'so2_mnist' is a so2 network"):
+        load_checkpoint(folder)
+    _rewrite(folder, preset="c4_mnist", class_names=["a", "b"])
+    with pytest.raises(ValueError, match="contradicts itself: 2 class names for 10 classes"):
+        load_checkpoint(folder)
+
+
+def test_keywords_are_checked_before_anything_is_read(folder):
+    (folder / WEIGHTS_NAME).write_bytes(b"not read")
+    with pytest.raises(TypeError, match=r"unknown load_checkpoint keyword\(s\) \['in_chanels'\]"):
+        load_checkpoint(folder, in_chanels=3)
+    with pytest.raises(ValueError, match="in_channels must be a positive int"):
+        load_checkpoint(folder, in_channels=0)

@@ -97,7 +97,7 @@ def test_from_pretrained_of_another_repository_checks_its_config(hub, tmp_path):
     hub.faults[("someone/trivial", "exported.safetensors")] = "corrupt"
     with pytest.raises(ValueError, match="exported.safetensors of someone/trivial .* is corrupt"):
         from_pretrained("someone/trivial", export=True, cache_dir=tmp_path / "fresh")
-    with pytest.raises(TypeError, match=r"unknown keyword\(s\) \['in_chanels'\]"):
+    with pytest.raises(TypeError, match=r"unknown from_pretrained keyword\(s\) \[.in_chanels.\]"):
         from_pretrained("someone/trivial", in_chanels=3)
     with pytest.raises(ValueError, match="neither a local folder nor a Hub repository id"):
         from_pretrained("no/such/folder")

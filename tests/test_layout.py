@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import ROOT
 
 ZOO = ROOT / "zoo"
-LEAVES = {"layers", "probes", "files", "readme", "data", "precision", "basis", "browser"}
+LEAVES = {"architecture", "layers", "probes", "files", "readme", "data", "precision", "basis", "browser"}
 
 
 def zoo_imports(path: Path) -> set[str]:
@@ -70,7 +70,7 @@ def test_leaves_import_no_zoo_module():
 
 
 def test_the_model_is_only_the_network():
-    assert graph()["model"] == {"groups", "layers"}
+    assert graph()["model"] == {"architecture", "groups", "layers"}
     from zoo.model import EquivariantCNN
 
     public = {n for n in vars(EquivariantCNN) if not n.startswith("_")}

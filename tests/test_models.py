@@ -18,8 +18,8 @@ def test_registry_lists_the_presets():
 
 def test_wide_preset_is_the_width_rule_at_one_and_a_half():
     narrow, wide = create_model("c8_mnist").arch, create_model("c8_wide_mnist").arch
-    assert wide["widths"] == [round(1.5 * w) for w in narrow["widths"]]
-    assert {k: v for k, v in wide.items() if k != "widths"} == {k: v for k, v in narrow.items() if k != "widths"}
+    assert wide.widths == tuple(round(1.5 * w) for w in narrow.widths)
+    assert wide.replace(widths=narrow.widths) == narrow
 
 
 def test_published_models_lists_only_presets_with_weights_for_the_tag():
@@ -66,7 +66,7 @@ def test_d4_restricted_to_c4_tells_mirror_images_apart(digits):
     """d4_mnist shares filters across flips but restricts to C4 at the end; without that it is flip-invariant."""
     images = digits[0][:4]
     restricted = built_model("d4_mnist").eval()
-    assert restricted.arch["subgroup_layers"] == 1 and restricted.invariance == "c4"
+    assert restricted.arch.subgroup_layers == 1 and restricted.invariance == "c4"
     torch.manual_seed(0)
     full = create_model("d4_mnist", subgroup_layers=0).eval()
     assert full.invariance == "d4"
@@ -141,7 +141,7 @@ def test_reset_classifier_and_num_classes(name):
     model = create_model(name, num_classes=3)
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 3)
     model.reset_classifier(7)
-    assert model.num_classes == 7 and model.arch["num_classes"] == 7
+    assert model.num_classes == 7 and model.arch.num_classes == 7
     assert model(torch.rand(2, 1, 28, 28)).shape == (2, 7)
 
 
@@ -161,3 +161,23 @@ def test_moving_one_model_leaves_another_alone(name):
     assert all(p.dtype == torch.float32 for p in second.state_dict().values() if p.is_floating_point())
     second.train().eval()  # rebuild the expanded filters from the bases
     assert_close(second(images), before)
+
+
+def test_architecture_is_one_typed_configuration():
+    from zoo.architecture import Architecture
+    from zoo.model import EquivariantCNN
+
+    arch = Architecture(group="c4", widths=[8, 8, 8, 8, 8])
+    assert arch.widths == (8,) * 5 and Architecture.from_dict(arch.to_dict()) == arch
+    model = EquivariantCNN(arch, initialize=False)
+    assert model.arch == arch and EquivariantCNN(group="c4", widths=(8,) * 5, initialize=False).arch == arch
+    for bad, message in (({"group": "c5"}, "unknown group 'c5'"), ({"kernel_sizes": (4, 5, 5, 5, 3)}, "odd"),
+                         ({"num_classes": -3}, "num_classes must be a positive int"),
+                         ({"group": "c8", "subgroup_layers": 1}, "needs a group with a subgroup"),
+                         ({"pool_after": (7,)}, "pool_after holds layer indices")):
+        with pytest.raises(ValueError, match=message):
+            Architecture(**bad)
+    with pytest.raises(TypeError, match=r"unknown architecture keyword\(s\) \['in_chanels'\]; known: group, widths"):
+        arch.replace(in_chanels=3)
+    with pytest.raises(TypeError, match=r"unknown create_model keyword\(s\) \['in_chanels'\]"):
+        create_model("c4_mnist", pretrained=True, in_chanels=3)

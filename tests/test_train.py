@@ -88,7 +88,7 @@ def test_widths_and_jitter_are_recorded_and_the_checkpoint_loads_at_its_widths(m
     assert config["training"]["augmentation"].endswith("shift uniform in [-1.5, 1.5] pixels per axis, "
                                                        "scale uniform in [0.95, 1.05]")
     model = load_checkpoint(tmp_path / "wide" / "out")
-    assert model.arch["widths"] == [8, 8, 8, 8, 8] and model.num_features == 8
+    assert model.arch.widths == (8, 8, 8, 8, 8) and model.num_features == 8
 
 
 def test_the_readme_training_line_leaves_published_weights_alone(mnist_root, tmp_path):

@@ -21,7 +21,7 @@ REQUIRED_METRICS = {"val_accuracy", "test_upright_accuracy", "test_rotated_accur
 @functools.lru_cache(maxsize=None)
 def preset_architecture(name: str, num_classes: int) -> dict:
     """The architecture the preset builds (so a checkpoint trained with --widths cannot pose as it)."""
-    return create_model(name, num_classes=num_classes, initialize=False).arch
+    return create_model(name, num_classes=num_classes, initialize=False).arch.to_dict()
 
 
 def test_every_preset_has_published_weights():

@@ -21,6 +21,7 @@ from escnn import nn as enn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .architecture import Architecture, check_keywords
 from .basis import conv_filter, load_conv_filter
 from .card import model_card
 from .convert import count_mflops, export
@@ -29,6 +30,7 @@ from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, check
                     verified, write_config, write_text)
 from .layers import check_num_classes
 from .model import EquivariantCNN
+from .presets import PRESETS
 from .probes import reference_logits, self_check
 from .surgery import adapt_in_channels
 
@@ -75,14 +77,14 @@ def save_checkpoint(model, folder: str | os.PathLike) -> dict:
     """
     folder = Path(folder)
     state = portable_state(model)
-    preset = model.meta.get("preset", model.arch["group"])
+    preset = model.meta.get("preset", model.arch.group)
     atomic_write(folder / WEIGHTS_NAME,
                  lambda tmp: save_file(state, tmp, metadata={"format": "pt", "preset": preset}))
     config = {
         **{k: v for k, v in model.meta.items() if k not in ("architecture", "weights_sha256", "num_params")},
         "format_version": FORMAT_VERSION,
         "preset": preset,
-        "architecture": dict(model.arch),
+        "architecture": model.arch.to_dict(),
         "num_params": sum(p.numel() for p in model.parameters()),
         "weights_sha256": sha256_file(folder / WEIGHTS_NAME),
     }
@@ -111,6 +113,7 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     its place; every other tensor must match exactly. ``expect_preset`` refuses a checkpoint made for
     another preset. ``overrides`` change architecture arguments that do not touch the weights' shapes.
     """
+    check_keywords(overrides, "load_checkpoint")
     if num_classes is not None:
         check_num_classes(num_classes)
     folder = Path(folder)
@@ -118,20 +121,23 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     check_format(config, folder)
     if expect_preset is not None and config["preset"] != expect_preset:
         raise ValueError(f"checkpoint {folder} was made for preset {config['preset']!r}, not {expect_preset!r}")
+    saved = checked_architecture(config, folder)
+    in_channels = overrides.pop("in_channels", None)
+    wanted = saved.replace(**overrides)  # checked before any weight is read
+    if in_channels is not None:
+        saved.replace(in_channels=in_channels)
     weights = verified(folder / WEIGHTS_NAME, config["weights_sha256"])
     try:
         state = load_file(weights)
     except (SafetensorError, OSError, ValueError) as e:
         raise ValueError(f"{weights} is not a readable safetensors file ({e}); download it again") from e
 
-    in_channels = overrides.pop("in_channels", None)
-    model = EquivariantCNN(**config["architecture"], initialize=False)
+    model = EquivariantCNN(saved, initialize=False)
     load_portable_state(model, state, source=str(weights))
     self_check(model.eval(), config, str(folder), model.in_channels)  # before any change to the model
-    changed = {k: v for k, v in overrides.items() if config["architecture"].get(k, object()) != v}
-    if changed:  # verified as saved; now the same weights in the architecture asked for
-        logger.info("%s: self-check passed; rebuilding with %s", folder, changed)
-        model = EquivariantCNN(**{**config["architecture"], **changed}, initialize=False)
+    if wanted != saved:  # verified as saved; now the same weights in the architecture asked for
+        logger.info("%s: self-check passed; rebuilding with %s", folder, overrides)
+        model = EquivariantCNN(wanted, initialize=False)
         load_portable_state(model, state, source=str(weights))
     model.meta = config
     if in_channels is not None and in_channels != model.in_channels:
@@ -143,6 +149,21 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
                        folder, model.num_classes, num_classes)
         model.reset_classifier(num_classes)
     return model.eval()
+
+
+def checked_architecture(config: dict, folder) -> Architecture:
+    """The architecture config.json describes, refused if it contradicts the rest of the config: a preset whose
+    group is another, or class names of another count."""
+    arch = Architecture.from_dict(config["architecture"])
+    preset = PRESETS.get(config["preset"])
+    if preset is not None and preset.group != arch.group:
+        raise ValueError(f"{folder}/config.json contradicts itself: preset {config['preset']!r} is a {preset.group} "
+                         f"network, its architecture a {arch.group} one; restore the file or download it again")
+    names = config.get("class_names")
+    if names is not None and len(names) != arch.num_classes:
+        raise ValueError(f"{folder}/config.json contradicts itself: {len(names)} class names for "
+                         f"{arch.num_classes} classes; restore the file or download it again")
+    return arch
 
 
 def load_portable_state(model, state: dict[str, torch.Tensor], source: str = "state") -> None:
@@ -183,8 +204,8 @@ def _check_keys(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor
     if missing or unexpected or wrong:
         details = "; ".join(f"{label}: {keys[:4]}{' ...' if len(keys) > 4 else ''}" for label, keys in
                             (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys)
-        raise ValueError(f"{source} does not fit this architecture ({model.arch['group']}, widths "
-                         f"{model.arch['widths']}): {details}. Was it made for another preset?")
+        raise ValueError(f"{source} does not fit this architecture ({model.arch.group}, widths "
+                         f"{list(model.arch.widths)}): {details}. Was it made for another preset?")
 
 
 def update_metrics(folder: str | os.PathLike, metrics: dict) -> dict:

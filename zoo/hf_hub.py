@@ -8,15 +8,14 @@
 """
 from __future__ import annotations
 
-import inspect
 import os
 import tempfile
 from pathlib import Path
 
+from .architecture import check_keywords
 from .checkpoint import load_checkpoint, save_checkpoint
 from .download import fetch_unrecorded, needed_files, pretrained_folder
 from .exported import load_exported
-from .model import EquivariantCNN
 from .records import record_for_hub_id
 
 
@@ -38,12 +37,8 @@ def from_pretrained(model_id: str | os.PathLike, *, num_classes: int | None = No
     what its ``config.json`` says. ``HF_HUB_OFFLINE=1`` or ``local_files_only=True`` never downloads.
     Other keywords change architecture arguments that ``EquivariantCNN`` takes (e.g. ``in_channels=3``).
     """
-    known = set(inspect.signature(EquivariantCNN.__init__).parameters) - {"self", "initialize", "num_classes"}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise TypeError(f"from_pretrained got unknown keyword(s) {unknown}; it takes num_classes, export, revision, "
-                        f"cache_dir, token, force_download, local_files_only and the architecture's "
-                        f"{', '.join(sorted(known))}")
+    check_keywords(overrides, "from_pretrained", ("num_classes", "export", "revision", "cache_dir", "token",
+                                                  "force_download", "local_files_only"))
     folder = Path(model_id)
     if not folder.is_dir():
         options = dict(cache_dir=cache_dir, local_files_only=local_files_only, force_download=force_download,

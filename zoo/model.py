@@ -1,13 +1,13 @@
 """One equivariant CNN architecture, parameterised by its symmetry group (see ``zoo.groups``)."""
 from __future__ import annotations
 
-from typing import Sequence
 
 import torch
 from escnn import nn as enn
 from torch import nn
 
 from .groups import get_group
+from .architecture import Architecture
 from .layers import BlurPool2d, check_images, check_num_classes
 
 
@@ -71,7 +71,8 @@ class EquivariantCNN(nn.Module):
     ``pool_after`` by a stride-2 ``BlurPool2d``. Pooling over the group makes the features invariant; averaging over space makes them
     one vector of ``num_features`` numbers per image, which the linear ``head`` maps to class logits.
 
-    Args:
+    Built from an ``Architecture`` (``zoo.architecture``), or from its fields as keywords (an unknown keyword
+    raises, listing the known ones):
         group: ``"trivial"``, ``"c4"``, ``"c8"``, ``"d4"`` or ``"so2"`` (see ``zoo.groups.GROUPS``).
         widths: per conv layer, the channels of the plain CNN with the same parameter budget; the layer
             gets ``round(width / sqrt(d))`` fields of dimension d.
@@ -96,26 +97,16 @@ class EquivariantCNN(nn.Module):
 
     min_input_size = 8  # two stride-2 pools leave at least 2x2 pixels
 
-    def __init__(self, group: str = "c8", widths: Sequence[int] = (16, 32, 32, 64, 64),
-                 kernel_sizes: Sequence[int] = (7, 5, 5, 5, 3), pool_after: Sequence[int] = (0, 2),
-                 in_channels: int = 1, num_classes: int = 10, so2_max_frequency: int = 3,
-                 so2_grid_size: int = 16, subgroup_layers: int = 0, initialize: bool = True) -> None:
+    def __init__(self, arch: Architecture | None = None, *, initialize: bool = True, **changes) -> None:
         super().__init__()
-        if len(widths) != len(kernel_sizes) or not widths:
-            raise ValueError(f"widths and kernel_sizes need one entry per layer, got {list(widths)} and {list(kernel_sizes)}")
-        if any(k % 2 == 0 or k < 1 for k in kernel_sizes):
-            raise ValueError(f"kernel sizes must be odd (symmetric padding keeps equivariance), got {list(kernel_sizes)}")
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        check_num_classes(num_classes)
-        self.group = get_group(group)
-        if subgroup_layers and (self.group.subgroup is None or not 0 < subgroup_layers < len(widths)):
-            raise ValueError(f"subgroup_layers={subgroup_layers!r} needs a group with a subgroup (d4) and "
-                             f"between 1 and {len(widths) - 1} layers")
-        self.arch = dict(group=group, widths=list(widths), kernel_sizes=list(kernel_sizes),
-                         pool_after=list(pool_after), in_channels=in_channels, num_classes=num_classes,
-                         so2_max_frequency=so2_max_frequency, so2_grid_size=so2_grid_size,
-                         subgroup_layers=subgroup_layers)
+        arch = (arch or Architecture()).replace(**changes) if changes else (arch or Architecture())
+        if not isinstance(arch, Architecture):
+            raise TypeError(f"EquivariantCNN takes a zoo.architecture.Architecture, got {type(arch).__name__}")
+        self.arch = arch
+        self.group = get_group(arch.group)
+        widths, kernel_sizes, pool_after = arch.widths, arch.kernel_sizes, arch.pool_after
+        in_channels, so2_max_frequency, so2_grid_size = arch.in_channels, arch.so2_max_frequency, arch.so2_grid_size
+        subgroup_layers = arch.subgroup_layers
         self.gspace = self.group.gspace()
         self.in_channels = in_channels
         self.meta: dict = {}  # what a checkpoint says about these weights (see zoo.checkpoint)
@@ -145,7 +136,7 @@ class EquivariantCNN(nn.Module):
         self.group_pool = blocks[-1].invariant_pool
         self.invariance = layer_group.name  # the group whose action leaves the logits unchanged
         self.num_features = len(field_type)
-        self.head = nn.Linear(self.num_features, num_classes)
+        self.head = nn.Linear(self.num_features, arch.num_classes)
 
     @property
     def num_classes(self) -> int:
@@ -170,4 +161,4 @@ class EquivariantCNN(nn.Module):
         """Replace the head by a freshly initialised one with ``num_classes`` outputs (for fine-tuning)."""
         check_num_classes(num_classes)
         self.head = nn.Linear(self.num_features, num_classes)
-        self.arch["num_classes"] = num_classes
+        self.arch = self.arch.replace(num_classes=num_classes)

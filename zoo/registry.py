@@ -8,37 +8,15 @@ tag (``rotated``, the default: trained on rotated MNIST; ``upright``: upright MN
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
+from .architecture import check_keywords
 from .download import pretrained_folder
 from .layers import check_num_classes
+from .presets import PRESETS, Preset
 from .records import DEFAULT_TAG, RECORDS, WEIGHT_TAGS, checkout_weights, folder_name
-
-
-@dataclass(frozen=True)
-class Preset:
-    group: str
-    description: str
-    arch: dict = field(default_factory=dict)  # overrides of EquivariantCNN's defaults
-
-
-WIDE_WIDTHS = (24, 48, 48, 96, 96)  # 1.5 times EquivariantCNN's default widths (16, 32, 32, 64, 64)
-
-# Same widths for every group: each has about the parameters of the plain CNN (see Group.num_fields).
-PRESETS: dict[str, Preset] = {
-    "trivial_mnist": Preset("trivial", "plain CNN baseline (no symmetry), rotated MNIST"),
-    "c4_mnist": Preset("c4", "C4-equivariant CNN (90-degree rotations), rotated MNIST"),
-    "c8_mnist": Preset("c8", "C8-equivariant CNN (45-degree rotations), rotated MNIST"),
-    "d4_mnist": Preset("d4", "D4-equivariant CNN (90-degree rotations and flips), restricted to C4 in the "
-                             "last layer so mirror images stay apart, rotated MNIST", {"subgroup_layers": 1}),
-    "so2_mnist": Preset("so2", "SO(2)-equivariant CNN (all rotations, band-limited fields), rotated MNIST"),
-    # 1.5 times the widths, about 2.2 times the parameters and compute; the other groups' wide presets await training
-    "c8_wide_mnist": Preset("c8", "C8-equivariant CNN at 1.5 times the widths (45-degree rotations), rotated MNIST",
-                            {"widths": WIDE_WIDTHS}),
-}
 
 
 def list_models() -> list[str]:
@@ -77,13 +55,14 @@ def weights_folder(name: str, weights: str = DEFAULT_TAG) -> Path:
 def create_model(name: str, pretrained: bool = False, num_classes: int | None = None, weights: str = DEFAULT_TAG,
                  export: bool = False, checkpoint_dir: str | os.PathLike | None = None,
                  cache_dir: str | os.PathLike | None = None, local_files_only: bool = False,
-                 **overrides) -> nn.Module:
+                 initialize: bool = True, **overrides) -> nn.Module:
     """Build preset ``name``; with ``pretrained=True`` load its published weights (eval mode, self-checked).
 
     ``num_classes`` different from the checkpoint's keeps every pretrained tensor but the head.
     ``weights`` picks the tag (``rotated`` or ``upright``); ``export=True`` returns the plain-PyTorch model
     (see ``zoo.convert.export``), which never imports escnn. ``overrides`` change architecture arguments
-    (e.g. ``in_channels=3``).
+    (e.g. ``in_channels=3``; an unknown keyword raises, listing the known ones); ``initialize=False`` skips
+    escnn's slow weight initialisation of an untrained model.
 
     Pretrained weights come from ``checkpoint_dir`` if given, else the checkout's ``weights/``, else the Hugging
     Face cache (``cache_dir``), else a download of just the files this load needs; ``local_files_only=True``
@@ -91,11 +70,13 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
     """
     preset = get_preset(name)
     check_tag(name, weights)
+    check_keywords(overrides, "create_model", ("pretrained", "num_classes", "weights", "export", "checkpoint_dir",
+                                               "cache_dir", "local_files_only", "initialize"))
     if num_classes is not None:
         check_num_classes(num_classes)  # before anything is downloaded, loaded or logged
     if not pretrained:
-        model = _escnn_module("model").EquivariantCNN(
-            preset.group, **{**preset.arch, **overrides}, **({} if num_classes is None else {"num_classes": num_classes}))
+        changes = {**overrides, **({} if num_classes is None else {"num_classes": num_classes})}
+        model = _escnn_module("model").EquivariantCNN(preset.architecture.replace(**changes), initialize=initialize)
         model.meta = {"preset": name}
         return _escnn_module("convert").export(model) if export else model
     folder = pretrained_folder(name, weights, export=export, checkpoint_dir=checkpoint_dir, cache_dir=cache_dir,

@@ -32,7 +32,7 @@ def adapt_in_channels(model: EquivariantCNN, in_channels: int) -> None:
     model.blocks[0].conv = new
     model.blocks[0].in_type = in_type
     model.in_type, model.in_channels = in_type, in_channels
-    model.arch["in_channels"] = in_channels
+    model.arch = model.arch.replace(in_channels=in_channels)
     model.train(model.training)
 
 

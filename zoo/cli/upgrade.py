@@ -14,6 +14,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from ..architecture import Architecture
 from ..card import model_card
 from ..checkpoint import load_portable_state
 from .common import parser
@@ -47,7 +48,7 @@ def upgrade(folder: str | Path) -> dict | None:
     if version != 2:
         raise ValueError(f"{folder}: cannot upgrade format_version {version!r} (only format 2)")
     weights = verified(folder / WEIGHTS_NAME, config["weights_sha256"])
-    model = EquivariantCNN(**config["architecture"], initialize=False)
+    model = EquivariantCNN(Architecture.from_dict(config["architecture"]), initialize=False)
     state = rename(load_file(weights), format2_names(model))
     load_portable_state(model, state, str(weights))
     margin = self_check(model.eval(), config, str(folder), model.in_channels)  # the proof: the recorded logits
