@@ -74,7 +74,7 @@ def test_evaluate_command_on_a_few_images(mnist_root, tmp_path):
     assert not (tmp_path / "results").exists()  # a quick check writes nothing
     assert (ROOT / "weights" / "c4_mnist" / "config.json").read_text() == before
     refused = run("evaluate", "c4_mnist", "--data-root", mnist_root, "--limit", "100", "--update", check=False)
-    assert refused.returncode == 1 and "without --limit" in refused.stderr
+    assert refused.returncode == 2 and "without --limit" in refused.stderr
 
 
 def test_upright_table_gives_the_gap_to_the_rotated_trained_weights(tmp_path):

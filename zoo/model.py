@@ -97,8 +97,10 @@ class EquivariantCNN(nn.Module):
 
     min_input_size = 8  # two stride-2 pools leave at least 2x2 pixels
 
-    def __init__(self, arch: Architecture | None = None, *, initialize: bool = True, **changes) -> None:
+    def __init__(self, arch: Architecture | str | None = None, *, initialize: bool = True, **changes) -> None:
         super().__init__()
+        if isinstance(arch, str):  # EquivariantCNN("c4"): a group name, the other arguments as they default
+            arch, changes = None, {"group": arch, **changes}
         arch = (arch or Architecture()).replace(**changes) if changes else (arch or Architecture())
         if not isinstance(arch, Architecture):
             raise TypeError(f"EquivariantCNN takes a zoo.architecture.Architecture, got {type(arch).__name__}")

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import add_models, add_threads, apply_threads, models_of, parser
+from .common import add_models, add_threads, apply_threads, models_of, parser, positive_float, positive_int
 from ..convert import count_mflops, export
 from ..exported import layer_kind
 from ..precision import native_bf16
@@ -124,6 +124,9 @@ def main(argv=None) -> list[dict]:
     add_threads(p)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes ~20 s per model)")
     p.add_argument("--no-cold-start", action="store_true")
+    p.add_argument("--rounds", type=positive_int, default=5, help="interleaved timing rounds (default: %(default)s)")
+    p.add_argument("--seconds", type=positive_float, default=0.6,
+                   help="seconds each contender runs per round (default: %(default)s)")
     p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/")
     p.add_argument("--profile", action="store_true", help="instead of the table, print where a training step "
                    "spends its time (torch.profiler), for each model and its reference CNN")
@@ -149,12 +152,12 @@ def main(argv=None) -> list[dict]:
                "ref_params": sum(p.numel() for p in reference.parameters())}
         row.update(rates({"train_fp32": training_step(model, False), "train_bf16": training_step(model, True),
                           "ref_train_fp32": training_step(reference, False),
-                          "ref_train_bf16": training_step(reference, True)}, batch=128))
+                          "ref_train_bf16": training_step(reference, True)}, 128, args.rounds, args.seconds))
         infer = {"infer_escnn": inference(model.eval()), "infer_export": inference(exported),
                  "ref_infer": inference(reference.eval())}
         if not args.no_compile:
             infer["infer_compiled"] = inference(torch.compile(exported))
-        row.update(rates(infer, batch=256))
+        row.update(rates(infer, 256, args.rounds, args.seconds))
         row["gflops_export"] = row["infer_export"] * mflops / 1e3
         if not args.no_cold_start:
             row["cold_escnn"] = cold_start(first_prediction_code(name, False))

@@ -90,6 +90,8 @@ def main(argv=None) -> dict[str, dict]:
     p.add_argument("--update", action="store_true",
                    help="write metrics into config.json, model cards and the results tables of README.md and docs/")
     args = p.parse_args(argv)
+    if args.update and args.limit:
+        p.error("--update publishes numbers: run it on the full test set, without --limit")
     models = models_of(args)
     apply_threads(args)
 
@@ -110,8 +112,6 @@ def main(argv=None) -> dict[str, dict]:
               f"{100 * metrics['test_rotated_accuracy']:.2f}%  angles {100 * metrics['profile_min_accuracy']:.2f}"
               f"..{100 * metrics['profile_max_accuracy']:.2f}%", flush=True)
         if args.update:
-            if args.limit:
-                raise ValueError("--update publishes numbers: run it on the full test set, without --limit")
             update_metrics(weights_folder(name, args.weights), {**metrics, "test_images": len(images)})
 
     if args.limit:  # a quick check: nothing is written
