@@ -10,7 +10,8 @@ import argparse
 import statistics
 import time
 
-from zoo import app, browser
+from zoo import app
+from zoo.dev import browser
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 def main(preset: str = "c8_mnist", update: bool = False) -> None:
     from hub_server import serve_weights
 
-    from zoo.readme import publish
+    from zoo.dev.docs import publish
 
     from zoo.records import PROJECT, RECORDS, find_record
 

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from zoo.cli import finetune  # noqa: E402
 from zoo.files import read_config  # noqa: E402
-from zoo.readme import update_readme  # noqa: E402
+from zoo.dev.docs import update_readme  # noqa: E402
 
 
 def main() -> None:

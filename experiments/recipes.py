@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from zoo.files import read_config, write_text
-from zoo.readme import publish
+from zoo.dev.docs import publish
 from zoo.training import trained_on
 
 RUNS = Path(__file__).resolve().parent / "records"

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 pytest.importorskip("gradio")
-from zoo import app, browser  # noqa: E402
+from zoo import app  # noqa: E402
+from zoo.dev import browser  # noqa: E402
 
 
 def _as_picture(digit: torch.Tensor, size=(196, 196), dark_on_light=True, channels=3) -> np.ndarray:

@@ -99,7 +99,7 @@ def test_upright_table_gives_the_gap_to_the_rotated_trained_weights(tmp_path):
 
 
 def test_readme_blocks(tmp_path):
-    from zoo.readme import replace_between_markers, update_readme
+    from zoo.dev.docs import replace_between_markers, update_readme
 
     text = "intro\n<!-- BEGIN t -->\nold\n<!-- END t -->\nrest\n"
     assert replace_between_markers(text, "t", "new\nlines") == "intro\n<!-- BEGIN t -->\nnew\nlines\n<!-- END t -->\nrest\n"
@@ -112,7 +112,7 @@ def test_readme_blocks(tmp_path):
 
 
 def test_every_block_the_commands_write_is_in_one_document():
-    from zoo.readme import README, document_with
+    from zoo.dev.docs import README, document_with
 
     for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune", "invariance-layers-upright",
                 "invariance-layers-rotated", "verify", "recipes", "download-bytes"):

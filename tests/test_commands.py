@@ -75,7 +75,7 @@ def test_evaluate_publishes_metrics_cards_and_tables(monkeypatch, tmp_path, digi
     from zoo.card import model_card
     from zoo.cli import evaluate
     from zoo.files import read_config
-    from zoo.readme import update_readme
+    from zoo.dev.docs import update_readme
 
     folder = tmp_path / "c4_mnist"
     shutil.copytree(published("c4_mnist"), folder)
@@ -84,7 +84,7 @@ def test_evaluate_publishes_metrics_cards_and_tables(monkeypatch, tmp_path, digi
     images = torch.cat([digits[0]] * 10)
     monkeypatch.setattr(data, "load_mnist", lambda *a, **k: (images, torch.cat([digits[1]] * 10)))
     monkeypatch.setattr(evaluate, "weights_folder", lambda name, tag: folder)
-    monkeypatch.setattr(evaluate, "update_readme", lambda key, table: update_readme(key, table, doc))
+    monkeypatch.setattr(evaluate, "update_docs", lambda key, table: update_readme(key, table, doc))
     results = evaluate.main(["c4_mnist", "--data-root", "unused", "--update", "--results", str(tmp_path / "results"),
                              "--plot", str(tmp_path / "profile.png")])
     config = read_config(folder)

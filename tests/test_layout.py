@@ -8,7 +8,7 @@ from pathlib import Path
 from conftest import ROOT
 
 ZOO = ROOT / "zoo"
-LEAVES = {"architecture", "layers", "probes", "files", "readme", "data", "precision", "basis", "browser"}
+LEAVES = {"architecture", "layers", "probes", "files", "data", "precision", "basis", "dev.docs", "dev.browser"}
 
 
 def zoo_imports(path: Path) -> set[str]:

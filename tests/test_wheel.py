@@ -72,7 +72,7 @@ def size(folder: str, name: str) -> int:
 
 
 LOAD = """
-import json, sys, torch, zoo
+import importlib.util, json, sys, torch, zoo
 from zoo.probes import embedded_digits
 from zoo.records import checkout_weights
 x, y = embedded_digits()
@@ -81,6 +81,7 @@ exported = zoo.create_model("c8_mnist", pretrained=True, export=True)
 with torch.no_grad():
     a, b = escnn(x), exported(x)
 print(json.dumps({"zoo": zoo.__file__, "checkout": str(checkout_weights()), "right": int((a.argmax(1) == y).sum()),
+                  "dev_tools": importlib.util.find_spec("zoo.dev") is not None,
                   "agree": bool((a.argmax(1) == b.argmax(1)).all()), "diff": float((a - b).abs().max() / a.abs().max())}))
 """
 
@@ -102,6 +103,7 @@ def test_installed_wheel_downloads_just_its_checkpoint_then_loads_offline(venv, 
     assert first.returncode == 0, first.stderr[-3000:]
     result = json.loads(first.stdout.strip().splitlines()[-1])
     assert result["zoo"].startswith(str(python.parent.parent)) and result["checkout"] == "None"
+    assert not result["dev_tools"]  # the documentation writers and the Selenium helper stay in the checkout
     assert result["right"] >= 9 and result["agree"] and result["diff"] < 1e-4
     expected = {f"{PROJECT}/c8_mnist/{name}": size("c8_mnist", name)
                 for name in ("config.json", "model.safetensors", "exported.safetensors")}
@@ -148,7 +150,8 @@ def test_installed_app_serves_the_api_on_gradios_variables(venv, hub, tmp_path, 
     from gradio_client import Client
     from PIL import Image
 
-    from zoo import app, browser
+    from zoo import app
+    from zoo.dev import browser
 
     python, work = venv
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_", "GRADIO_"))}

@@ -22,11 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import add_models, add_threads, apply_threads, models_of, parser, positive_float, positive_int
+from .common import add_models, add_threads, apply_threads, models_of, parser, positive_float, positive_int, show_table
 from ..convert import count_mflops, export
 from ..exported import layer_kind
 from ..precision import native_bf16
-from ..readme import publish
 from ..registry import create_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,7 +178,7 @@ def main(argv=None) -> list[dict]:
               f"| {r['infer_escnn']:.0f} | {r['infer_export']:.0f} | {r.get('infer_compiled', float('nan')):.0f} "
               f"| {r['ref_infer']:.0f} | {r['gflops_export']:.1f} | {r.get('cold_escnn', float('nan')):.2f} "
               f"| {r.get('cold_export', float('nan')):.2f} |")
-    publish("bench", "\n".join(lines), args.update)
+    show_table("bench", "\n".join(lines), args.update)
     return rows
 
 

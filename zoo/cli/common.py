@@ -163,3 +163,20 @@ def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig, decided
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/resume.safetensors")
     p.add_argument("--out", default=None, help="checkpoint folder to write")
     p.add_argument("--no-progress", action="store_true")
+
+
+def show_table(key: str, table: str, update: bool) -> None:
+    """Print a command's table; with ``update`` also write it into the documentation block ``key`` (in a git
+    checkout: the writer, ``zoo.dev.docs``, does not ship in the wheel)."""
+    print(table)
+    if update:
+        update_docs(key, table)
+
+
+def update_docs(key: str, table: str) -> None:
+    try:
+        from ..dev.docs import update_readme
+    except ImportError as e:
+        raise ImportError("--update writes the documentation of a git checkout; this zoo was installed from a "
+                          "wheel") from e
+    update_readme(key, table)

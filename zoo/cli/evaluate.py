@@ -16,9 +16,8 @@ from pathlib import Path
 
 from .. import data
 from ..checkpoint import update_metrics
-from .common import add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int
+from .common import add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int, update_docs
 from ..metrics import evaluate
-from ..readme import update_readme
 from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, weights_folder
 from ..training import trained_on
 
@@ -132,7 +131,7 @@ def main(argv=None) -> dict[str, dict]:
         # every tag's table: the gaps of the other tags depend on the rotated-trained results
         for tag in WEIGHT_TAGS:
             if saved_results(args.results, tag):
-                update_readme(f"results-{tag}", tag_table(args.results, tag))
+                update_docs(f"results-{tag}", tag_table(args.results, tag))
         print("updated the checkpoints' config.json and the results tables")
     return results
 

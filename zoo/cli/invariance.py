@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from .. import data
 from ..invariance import measure, per_layer, per_layer_table
-from ..readme import publish
 from ..registry import create_model
-from .common import add_data, add_models, add_weights, models_of, parser, positive_int
+from .common import add_data, add_models, add_weights, models_of, parser, positive_int, show_table
 
 
 def main(argv=None) -> dict:
@@ -30,7 +29,7 @@ def main(argv=None) -> dict:
     if args.per_layer:
         results = {name: per_layer(create_model(name, pretrained=True, weights=args.weights), images, args.angles)
                    for name in models_of(args)}
-        publish(f"invariance-layers-{args.weights}", per_layer_table(results, images, args.weights),
+        show_table(f"invariance-layers-{args.weights}", per_layer_table(results, images, args.weights),
                 args.update)
         return results
     lines = [f"Relative logit change max|f(gx) - f(x)| / max|f(x)| on the first {len(images)} MNIST test images "
@@ -44,7 +43,7 @@ def main(argv=None) -> dict:
         lines.append(f"| {name} | {r['rot90_28']:.1e} | {r['rot90_29']:.1e} | {r['flip']:.1e} | "
                      f"{r['worst_other_angle']:.1e} ({r['worst_angle']}°) | {100 * r['prediction_kept_at_worst']:.1f}% |")
         print(lines[-1], flush=True)
-    publish("invariance", "\n".join(lines), args.update)
+    show_table("invariance", "\n".join(lines), args.update)
     return results
 
 

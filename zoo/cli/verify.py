@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 
 from ..checkpoint import load_checkpoint
-from .common import parser
+from .common import parser, show_table
 from ..exported import load_exported
 from ..files import read_config
 from ..probes import self_check
-from ..readme import publish
 
 
 def main(argv=None) -> list[dict]:
@@ -38,7 +37,7 @@ def main(argv=None) -> list[dict]:
         tag = config.get("weights_tag", "rotated")
         lines.append(f"| {config['preset']}{'' if tag == 'rotated' else '-' + tag} | {escnn['max_diff']:.1e} "
                      f"| {exported['max_diff']:.1e} | {escnn['tolerance']:.1e} | {seconds:.2f} |")
-    publish("verify", "\n".join(lines), args.update)
+    show_table("verify", "\n".join(lines), args.update)
     return rows
 
 
