@@ -28,7 +28,7 @@ def self_check_time(name: str) -> str:
 
     model = create_model(name, pretrained=True)
     t = time.perf_counter()
-    self_check(model, model.meta, name, 1)
+    self_check(model, model.meta.to_dict(), name, 1)
     return f"{time.perf_counter() - t:.3f}"
 
 

@@ -8,13 +8,13 @@ from safetensors.torch import load_file
 
 from conftest import assert_close, built_model
 from zoo.checkpoint import load_checkpoint, save_checkpoint
-from zoo.files import CONFIG_NAME, WEIGHTS_NAME, read_config
+from zoo.files import CONFIG_NAME, WEIGHTS_NAME, CheckpointInfo, read_config
 
 
 @pytest.fixture()
 def folder(tmp_path):
     model = built_model("c4_mnist").eval()
-    model.meta = {"preset": "c4_mnist"}
+    model.meta = CheckpointInfo(preset="c4_mnist")
     save_checkpoint(model, tmp_path / "c4")
     return tmp_path / "c4"
 
@@ -121,7 +121,7 @@ def test_config_not_json(folder):
 
 def test_weights_of_another_preset(folder, tmp_path):
     other = built_model("c8_mnist")
-    other.meta = {"preset": "c8_mnist"}
+    other.meta = CheckpointInfo(preset="c8_mnist")
     save_checkpoint(other, tmp_path / "c8")
     (folder / WEIGHTS_NAME).write_bytes((tmp_path / "c8" / WEIGHTS_NAME).read_bytes())
     config = json.loads((folder / CONFIG_NAME).read_text())
@@ -264,3 +264,14 @@ def test_keywords_are_checked_before_anything_is_read(folder):
         load_checkpoint(folder, in_chanels=3)
     with pytest.raises(ValueError, match="in_channels must be a positive int"):
         load_checkpoint(folder, in_channels=0)
+
+
+def test_config_is_a_typed_description(folder):
+    """config.json reads into a CheckpointInfo and back unchanged; a key this zoo does not know is refused."""
+    config = read_config(folder)
+    info = CheckpointInfo.from_dict(config)
+    assert info.to_dict() == config and list(info.to_dict()) == list(config)
+    assert load_checkpoint(folder).meta == info and info.architecture["group"] == "c4"
+    _rewrite(folder, weigths_tag="rotated")
+    with pytest.raises(ValueError, match=r"keys this zoo does not know \(\['weigths_tag'\]\)"):
+        load_checkpoint(folder)

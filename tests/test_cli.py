@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from conftest import ROOT, assert_close, built_model, published
+from zoo.files import CheckpointInfo
 
 
 def run(*args, check=True):
@@ -22,7 +23,7 @@ def saved(tmp_path):
     from zoo.checkpoint import save_checkpoint
 
     model = built_model("c8_mnist").eval()
-    model.meta = {"preset": "c8_mnist"}
+    model.meta = CheckpointInfo(preset="c8_mnist")
     save_checkpoint(model, tmp_path / "c8")
     return tmp_path / "c8", model
 

@@ -9,6 +9,7 @@ import torch
 from conftest import ROOT, assert_close, built_model, published
 from zoo import from_pretrained, list_models, push_to_hub, save_pretrained
 from zoo.model import EquivariantCNN
+from zoo.files import CheckpointInfo
 
 
 def test_hubconf_is_thin_and_lists_the_presets():
@@ -103,7 +104,7 @@ def test_push_to_hub_uploads_the_checkpoint_folder(monkeypatch):
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", fake_create_repo)
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", fake_upload_folder)
     model = built_model("c4_mnist")
-    model.meta = {"preset": "c4_mnist"}
+    model.meta = CheckpointInfo(preset="c4_mnist")
     push_to_hub(model, "someone/c4_mnist", token="hf_fake")
     assert uploaded["repo_id"] == "someone/c4_mnist"
     assert {"model.safetensors", "config.json", "README.md"} <= set(uploaded["files"])
@@ -113,7 +114,7 @@ def test_push_to_hub_uploads_the_checkpoint_folder(monkeypatch):
 def test_weights_tag_selects_the_upright_checkpoint(name):
     published(name, "upright")
     model = torch.hub.load(str(ROOT), name, source="local", trust_repo=True, weights="upright")
-    assert model.meta["weights_tag"] == "upright"
-    assert model.meta["training"]["augmentation"].startswith("none")
+    assert model.meta.weights_tag == "upright"
+    assert model.meta.training["augmentation"].startswith("none")
     default = torch.hub.load(str(ROOT), name, source="local", trust_repo=True)
-    assert default.meta["weights_tag"] == "rotated"
+    assert default.meta.weights_tag == "rotated"

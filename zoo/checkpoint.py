@@ -26,8 +26,8 @@ from .basis import conv_filter, load_conv_filter
 from .card import model_card
 from .convert import count_mflops, export
 from .exported import save_exported
-from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, check_format, read_config, sha256_file,
-                    verified, write_config, write_text)
+from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, CheckpointInfo, atomic_write, check_format, read_config,
+                    sha256_file, verified, write_config, write_text)
 from .layers import check_num_classes
 from .model import EquivariantCNN
 from .presets import PRESETS
@@ -71,32 +71,27 @@ def library_versions() -> dict[str, str]:
 
 
 def save_checkpoint(model, folder: str | os.PathLike) -> dict:
-    """Write ``model`` (an ``EquivariantCNN``) and its ``model.meta`` into ``folder``; returns the config written.
+    """Write ``model`` (an ``EquivariantCNN``) and its ``model.meta`` (a ``CheckpointInfo``: what the run that
+    made it says) into ``folder``; returns the config written.
 
     Every file is written atomically; the weights go first, so a config never names missing weights.
     """
     folder = Path(folder)
+    info = model.meta if isinstance(model.meta, CheckpointInfo) else CheckpointInfo(preset=model.arch.group)
     state = portable_state(model)
-    preset = model.meta.get("preset", model.arch.group)
     atomic_write(folder / WEIGHTS_NAME,
-                 lambda tmp: save_file(state, tmp, metadata={"format": "pt", "preset": preset}))
-    config = {
-        **{k: v for k, v in model.meta.items() if k not in ("architecture", "weights_sha256", "num_params")},
-        "format_version": FORMAT_VERSION,
-        "preset": preset,
-        "architecture": model.arch.to_dict(),
-        "num_params": sum(p.numel() for p in model.parameters()),
-        "weights_sha256": sha256_file(folder / WEIGHTS_NAME),
-    }
-    config.setdefault("class_names", [str(i) for i in range(model.num_classes)])
-    config.setdefault("input", default_input_spec(model.in_channels))
-    config.setdefault("versions", library_versions())
-    config["mflops_28x28"] = round(count_mflops(model), 2)
-    config["self_check"] = reference_logits(model, model.in_channels)
-    config["export"] = save_exported(export(model), folder)
+                 lambda tmp: save_file(state, tmp, metadata={"format": "pt", "preset": info.preset}))
+    info = info.replace(
+        format_version=FORMAT_VERSION, architecture=model.arch.to_dict(),
+        num_params=sum(p.numel() for p in model.parameters()), weights_sha256=sha256_file(folder / WEIGHTS_NAME),
+        class_names=info.class_names or [str(i) for i in range(model.num_classes)],
+        input=info.input or default_input_spec(model.in_channels), versions=info.versions or library_versions(),
+        mflops_28x28=round(count_mflops(model), 2), self_check=reference_logits(model, model.in_channels),
+        export=save_exported(export(model), folder))
+    config = info.to_dict()
     write_config(folder, config)
     write_text(folder / CARD_NAME, model_card(config))
-    model.meta = config
+    model.meta = info
     return config
 
 
@@ -119,6 +114,7 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     folder = Path(folder)
     config = read_config(folder)
     check_format(config, folder)
+    info = CheckpointInfo.from_dict(config, str(folder / "config.json"))
     if expect_preset is not None and config["preset"] != expect_preset:
         raise ValueError(f"checkpoint {folder} was made for preset {config['preset']!r}, not {expect_preset!r}")
     saved = checked_architecture(config, folder)
@@ -139,7 +135,7 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
         logger.info("%s: self-check passed; rebuilding with %s", folder, overrides)
         model = EquivariantCNN(wanted, initialize=False)
         load_portable_state(model, state, source=str(weights))
-    model.meta = config
+    model.meta = info
     if in_channels is not None and in_channels != model.in_channels:
         logger.warning("%s: adapted the first layer from %d to %d input channels (filters summed over the old "
                        "channels, divided by the new count)", folder, model.in_channels, in_channels)
@@ -211,9 +207,9 @@ def _check_keys(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor
 def update_metrics(folder: str | os.PathLike, metrics: dict) -> dict:
     """Replace the test metrics in a checkpoint's config.json and regenerate its model card."""
     folder = Path(folder)
-    config = read_config(folder)
-    config["metrics"] = {**config.get("metrics", {}), **metrics}
-    config["protocol"] = config.get("protocol") or "see zoo/data.py"
+    info = CheckpointInfo.from_dict(read_config(folder), str(folder / "config.json"))
+    info = info.replace(metrics={**info.metrics, **metrics}, protocol=info.protocol or "see zoo/data.py")
+    config = info.to_dict()
     write_config(folder, config)
     write_text(folder / CARD_NAME, model_card(config))
     return config

@@ -6,10 +6,12 @@ A checkpoint folder is a Hugging Face model repository: ``model.safetensors`` (w
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 WEIGHTS_NAME = "model.safetensors"
@@ -63,6 +65,49 @@ def read_config(folder: str | os.PathLike) -> dict:
     if missing:
         raise ValueError(f"{path} lacks {missing}; it was not written by zoo.checkpoint.save_checkpoint")
     return config
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says about its weights: its config.json, typed (``model.meta`` of a loaded model).
+
+    The first fields describe the run that made the weights; ``save_checkpoint`` fills in the rest. A config.json
+    with a key that is not a field here is refused: it was not written by this zoo.
+    """
+
+    preset: str
+    weights_tag: str | None = None  # "rotated", "upright", or "<data>-<mode>" for a fine-tuned checkpoint
+    class_names: list[str] | None = None
+    protocol: str | None = None  # how the metrics were measured
+    metrics: dict = field(default_factory=dict)  # fractions in [0, 1], counts
+    training: dict = field(default_factory=dict)  # the recipe (zoo.training.recipe)
+    parent: dict | None = None  # a fine-tuned checkpoint's parent: hub_id, revision, folder, weights_sha256
+    mode: str | None = None  # fine-tuning mode: finetune, probe or scratch
+    format_version: int | None = None
+    architecture: dict | None = None  # zoo.architecture.Architecture.to_dict()
+    num_params: int | None = None
+    weights_sha256: str | None = None
+    input: dict | None = None  # channels, size, dtype, value_range, normalization
+    versions: dict | None = None  # python, torch, escnn, safetensors, huggingface_hub
+    mflops_28x28: float | None = None
+    self_check: dict | None = None  # the probes' reference logits (zoo.probes)
+    export: dict | None = None  # the plain-PyTorch model's layer spec and sha256 (zoo.exported)
+
+    @classmethod
+    def from_dict(cls, config: dict, source: str = "config.json") -> "CheckpointInfo":
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise ValueError(f"{source} has keys this zoo does not know ({unknown}); known: {', '.join(known)}")
+        return cls(**config)
+
+    def to_dict(self) -> dict:
+        """What config.json holds: the fields that are set, in the order above."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) not in (None, {})}
+
+    def replace(self, **changes) -> "CheckpointInfo":
+        return dataclasses.replace(self, **changes)
 
 
 def check_format(config: dict, folder: str | os.PathLike) -> None:

@@ -111,7 +111,7 @@ class EquivariantCNN(nn.Module):
         subgroup_layers = arch.subgroup_layers
         self.gspace = self.group.gspace()
         self.in_channels = in_channels
-        self.meta: dict = {}  # what a checkpoint says about these weights (see zoo.checkpoint)
+        self.meta = None  # a zoo.files.CheckpointInfo: what a checkpoint says about these weights (zoo.checkpoint)
 
         self.in_type = enn.FieldType(self.gspace, [self.gspace.trivial_repr] * in_channels)
         blocks, field_type, layer_group, gspace = [], self.in_type, self.group, self.gspace

@@ -14,6 +14,7 @@ from torch import nn
 
 from .architecture import check_keywords
 from .download import pretrained_folder
+from .files import CheckpointInfo
 from .layers import check_num_classes
 from .presets import PRESETS, Preset
 from .records import DEFAULT_TAG, RECORDS, WEIGHT_TAGS, checkout_weights, folder_name
@@ -77,7 +78,7 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
     if not pretrained:
         changes = {**overrides, **({} if num_classes is None else {"num_classes": num_classes})}
         model = _escnn_module("model").EquivariantCNN(preset.architecture.replace(**changes), initialize=initialize)
-        model.meta = {"preset": name}
+        model.meta = CheckpointInfo(preset=name)
         return _escnn_module("convert").export(model) if export else model
     folder = pretrained_folder(name, weights, export=export, checkpoint_dir=checkpoint_dir, cache_dir=cache_dir,
                                local_files_only=local_files_only)

@@ -102,8 +102,8 @@ def main(argv=None) -> dict[str, dict]:
         model = create_model(name, pretrained=True, weights=args.weights)
         started = time.perf_counter()
         metrics = evaluate(model, images, labels)
-        training = model.meta.get("training", {})
-        results[name] = {**metrics, "num_params": model.meta["num_params"], "mflops": model.meta["mflops_28x28"],
+        training = model.meta.training
+        results[name] = {**metrics, "num_params": model.meta.num_params, "mflops": model.meta.mflops_28x28,
                          "epochs": training.get("epochs"), "train_min": training.get("wall_time_min"),
                          "trained_on": trained_on(training),
                          "test_images": len(images), "eval_seconds": round(time.perf_counter() - started, 1)}

@@ -22,6 +22,7 @@ import torch
 
 from .. import data
 from ..checkpoint import save_checkpoint
+from ..files import CheckpointInfo
 from .common import add_data, add_preset, add_training_args, add_weights, parser, positive_int
 from ..metrics import accuracy
 from ..records import find_record, folder_name
@@ -107,11 +108,11 @@ def _raw_idx_as_torchvision_root(folder: Path, name: str) -> Path:
     return root
 
 
-def parent_of(preset: str, tag: str, meta: dict) -> dict:
+def parent_of(preset: str, tag: str, meta: CheckpointInfo) -> dict:
     """What config.json records of the checkpoint a fine-tuning run started from (the card's ``base_model``)."""
     record = find_record(preset, tag)
     return {"hub_id": record.hub_id if record else None, "revision": record.revision if record else None,
-            "folder": folder_name(preset, tag), "weights_sha256": meta["weights_sha256"]}
+            "folder": folder_name(preset, tag), "weights_sha256": meta.weights_sha256}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -195,15 +196,14 @@ def main(argv=None) -> Path:
         metrics["test_images"] = len(test_images)
     out = Path(args.out or run_dir / "checkpoint")
     if group.main:
-        model.meta = {
-            "preset": args.preset, "weights_tag": f"{name}-{args.mode}", "parent": parent, "mode": args.mode,
-            "class_names": class_names, "metrics": metrics,
-            "protocol": f"{name}: {len(train_idx)} training and {len(val_idx)} validation images"
-                        + (f"; test set rotated as in {data.PROTOCOL}" if test is not None else ""),
-            "input": {"channels": args.in_channels, "size": [args.image_size] * 2, "value_range": [0.0, 1.0],
-                      "normalization": "none: ToTensor() of the image"},
-            "training": recipe(state, name, argv, command="zoo finetune", processes=group.world),
-        }
+        model.meta = CheckpointInfo(
+            preset=args.preset, weights_tag=f"{name}-{args.mode}", parent=parent, mode=args.mode,
+            class_names=class_names, metrics=metrics,
+            protocol=f"{name}: {len(train_idx)} training and {len(val_idx)} validation images"
+                     + (f"; test set rotated as in {data.PROTOCOL}" if test is not None else ""),
+            input={"channels": args.in_channels, "size": [args.image_size] * 2, "value_range": [0.0, 1.0],
+                   "normalization": "none: ToTensor() of the image"},
+            training=recipe(state, name, argv, command="zoo finetune", processes=group.world))
         save_checkpoint(model, out)
         print(f"{args.preset} {args.mode}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
                                                           if isinstance(v, float)) + f"; wrote {out}")

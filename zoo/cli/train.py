@@ -18,6 +18,7 @@ import torch.distributed as dist
 
 from .. import data
 from ..checkpoint import save_checkpoint
+from ..files import CheckpointInfo
 from .common import add_data, add_preset, add_training_args, add_weights, int_list, parser, positive_int
 from ..registry import DEFAULT_TAG, create_model, weights_folder
 from ..training import TrainConfig, fit, recipe, setup_processes
@@ -70,16 +71,11 @@ def main(argv=None) -> Path:
 
     out = args.out
     if group.main:
-        model.meta = {
-            "preset": args.preset,
-            "weights_tag": args.weights,
-            "class_names": data.MNIST_CLASSES,
-            "protocol": data.PROTOCOL,
-            "metrics": {"val_accuracy": state["val_history"][-1][1]},
-            "training": recipe(state, f"MNIST train minus {args.val_size} validation images"
-                               + (f", first {args.train_size}" if args.train_size else ""), argv,
-                               processes=group.world),
-        }
+        model.meta = CheckpointInfo(
+            preset=args.preset, weights_tag=args.weights, class_names=data.MNIST_CLASSES, protocol=data.PROTOCOL,
+            metrics={"val_accuracy": state["val_history"][-1][1]},
+            training=recipe(state, f"MNIST train minus {args.val_size} validation images"
+                            + (f", first {args.train_size}" if args.train_size else ""), argv, processes=group.world))
         save_checkpoint(model, out)
         print(f"wrote {out}")
     if group.world > 1:
