@@ -99,3 +99,21 @@ def kill_after_checkpoint(cmd: list[str], run_dir: Path, min_step: int, timeout:
         if process.poll() is None:
             process.kill()
             process.wait(30)
+
+
+_loaded = {}
+
+
+def loaded(name: str, weights: str = "rotated"):
+    """A published checkpoint loaded once per session (``load_checkpoint``, self-checked) and deep-copied for every
+    call, so no test sees what another did to its model."""
+    import copy
+
+    from zoo.checkpoint import load_checkpoint
+
+    folder = published(name, weights)
+    if folder not in _loaded:  # kept in train mode: escnn's eval-mode filters are graph tensors deepcopy refuses
+        _loaded[folder] = load_checkpoint(folder).train()
+    model = copy.deepcopy(_loaded[folder]).eval()
+    model.meta = _loaded[folder].meta
+    return model

@@ -6,15 +6,14 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, assert_close, built_model, published
+from conftest import ROOT, assert_close, built_model, loaded, published
 from zoo import create_model, list_models
 from zoo.convert import export
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_pretrained_export_matches_escnn(name, digits):
-    published(name)
-    model = create_model(name, pretrained=True)
+    model = loaded(name)
     exported = create_model(name, pretrained=True, export=True)
     assert not exported.training
     x = torch.cat([digits[0], torch.rot90(digits[0], 1, (2, 3))])
@@ -37,7 +36,7 @@ print(json.dumps({{"escnn": sorted(m for m in sys.modules if m.split(".")[0] == 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["escnn"] == []
-    assert result["pred"] == create_model(name, pretrained=True)(digits[0]).argmax(1).tolist()
+    assert result["pred"] == loaded(name)(digits[0]).argmax(1).tolist()
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -5,9 +5,8 @@ import json
 import pytest
 import torch
 
-from conftest import ROOT, assert_close
+from conftest import ROOT, assert_close, loaded
 from zoo.card import model_card
-from zoo.checkpoint import load_checkpoint
 from zoo.files import read_config, sha256_file
 from zoo.registry import PRESETS, WEIGHT_TAGS, create_model, weights_folder
 
@@ -47,7 +46,7 @@ def test_schema(folder):
     assert "rotated" in config["protocol"]
     assert sha256_file(folder / "model.safetensors") == config["weights_sha256"]
     assert sha256_file(folder / "exported.safetensors") == config["export"]["sha256"]
-    model = load_checkpoint(folder)
+    model = loaded(config["preset"], config["weights_tag"])
     assert config["num_params"] == sum(p.numel() for p in model.parameters())
     card = (folder / "README.md").read_text()
     assert config["preset"] in card and config["weights_sha256"] in card
@@ -69,7 +68,8 @@ def test_reference_logits(folder, digits):
 
     expected = torch.tensor(read_config(folder)["self_check"]["logits"])
     with torch.no_grad():
-        for model in (load_checkpoint(folder), load_exported(folder)):
+        config = read_config(folder)
+        for model in (loaded(config["preset"], config["weights_tag"]), load_exported(folder)):
             assert_close(model(probe_images()), expected, what=f"{folder.name}'s logits and its config.json")
     # The ten upright probes: rotated-trained weights get at least 9 right; the upright ones at least 7.
     right = (expected[:10].argmax(1) == digits[1]).sum().item()
