@@ -79,3 +79,10 @@ def test_the_model_is_only_the_network():
     code = "import sys, zoo.model; print(sorted(m for m in ('huggingface_hub', 'zoo.checkpoint') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_no_function_in_the_zoo_is_over_80_lines():
+    long = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for path in ZOO.rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno + 1 > 80]
+    assert long == []

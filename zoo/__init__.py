@@ -1,9 +1,11 @@
 """A zoo of pretrained group-equivariant CNNs (escnn) for rotated MNIST."""
 from .registry import create_model, list_models
 
-__all__ = ["create_model", "list_models", "EquivariantCNN", "from_pretrained", "save_pretrained", "push_to_hub"]
+__all__ = ["create_model", "list_models", "Architecture", "EquivariantCNN", "from_pretrained", "save_pretrained",
+           "push_to_hub"]
 
-_LAZY = {"EquivariantCNN": "model", "from_pretrained": "hf_hub", "save_pretrained": "hf_hub", "push_to_hub": "hf_hub"}
+_LAZY = {"Architecture": "architecture", "EquivariantCNN": "model", "from_pretrained": "hf_hub",
+         "save_pretrained": "hf_hub", "push_to_hub": "hf_hub"}
 
 
 def __getattr__(name):  # escnn and huggingface_hub are imported only when these are asked for
