@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA_ROOT = ROOT.parent / "shared" / "data"
 
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# Two pytest-xdist workers share the two cores of the reference machine: one thread each; alone, two.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, torch.get_num_threads())))
 
 
 @pytest.fixture(scope="session")
