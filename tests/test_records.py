@@ -2,6 +2,7 @@
 project's one name, and the maintainer's publish command (its dry run)."""
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,25 @@ def test_write_records_rewrites_only_its_block(tmp_path):
 
 def test_folder_names():
     assert folder_name("c8_mnist", "rotated") == "c8_mnist" and folder_name("c8_mnist", "upright") == "c8_mnist-upright"
+
+
+def test_upload_sends_each_folder_to_its_repository_and_tags_the_revision(monkeypatch, capsys):
+    """huggingface_hub's HfApi stood in for (no network here): what --upload asks of it, folder by folder."""
+    import huggingface_hub
+
+    calls = []
+
+    class Commit:
+        oid = "c0ffee"
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, repo_id, **k: calls.append(("repo", repo_id)))
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", lambda self, **k: calls.append(
+        ("upload", k["repo_id"], Path(k["folder_path"]).name, sorted(k["allow_patterns"]))) or Commit())
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_tag", lambda self, repo_id, **k: calls.append(
+        ("tag", repo_id, k["tag"], k["revision"])))
+    publish.main(["--upload", "--token", "hf_fake"])
+    for record in RECORDS:
+        assert ("repo", record.hub_id) in calls
+        assert ("upload", record.hub_id, record.name, sorted(record.files)) in calls
+        assert ("tag", record.hub_id, record.revision, "c0ffee") in calls
+    assert "uploaded: commit c0ffee" in capsys.readouterr().out
