@@ -2,7 +2,7 @@
 
     .venv/bin/python experiments/app_latency.py [--angles 24] [--screenshot figures/app.png]
 
-Starts ``zoo app`` on a loopback port, opens it in headless Chromium (zoo.browser), picks a digit,
+Starts ``zoo app`` on a loopback port, opens it in headless Chromium (zoo.dev.browser), picks a digit,
 then types each angle into the slider's box and waits until the prediction table shows that angle. Prints the
 median and the slowest of those times, and the server-side time of the same update (no browser, no HTTP).
 """

@@ -275,3 +275,18 @@ def test_config_is_a_typed_description(folder):
     _rewrite(folder, weigths_tag="rotated")
     with pytest.raises(ValueError, match=r"keys this zoo does not know \(\['weigths_tag'\]\)"):
         load_checkpoint(folder)
+
+
+def test_an_interrupted_upgrade_is_finished_by_running_it_again(folder, digits):
+    """Stopped after the renamed weights were written and before config.json was: the next run finishes it."""
+    from safetensors.torch import save_file
+
+    from zoo.cli.upgrade import format2_names, rename, upgrade
+    from zoo.model import EquivariantCNN
+
+    expected = load_checkpoint(folder)(digits[0]).detach()
+    _as_format_2(folder)
+    model = EquivariantCNN(**read_config(folder)["architecture"], initialize=False)
+    save_file(rename(load_file(folder / WEIGHTS_NAME), format2_names(model)), folder / WEIGHTS_NAME)  # config: old
+    assert upgrade(folder) is not None and read_config(folder)["format_version"] == 3
+    assert_close(load_checkpoint(folder)(digits[0]), expected)

@@ -1,5 +1,6 @@
 """Plain-PyTorch export: same logits, no escnn, TorchScript, torch.compile, ONNX."""
 import json
+import os
 import subprocess
 import sys
 
@@ -52,3 +53,11 @@ def test_torch_compile(digits):
     compiled = torch.compile(exported)
     with torch.no_grad():
         assert_close(compiled(digits[0]), exported(digits[0]))
+
+
+def test_from_pretrained_export_never_imports_escnn(tmp_path):
+    code = ("import sys, zoo; zoo.from_pretrained(sys.argv[1], export=True); "
+            "print(sorted(m for m in ('escnn', 'zoo.checkpoint') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(published("c8_mnist"))], capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    assert out.stdout.strip() == "[]"

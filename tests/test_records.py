@@ -90,7 +90,7 @@ def test_fine_tuned_card_names_its_base_model():
 
 
 def test_one_project_name_and_no_placeholder():
-    shipped = [ROOT / "README.md", ROOT / "hubconf.py", ROOT / "pyproject.toml", *ROOT.glob("zoo/*.py"),
+    shipped = [ROOT / "README.md", ROOT / "hubconf.py", ROOT / "pyproject.toml", *ROOT.glob("zoo/**/*.py"),
                *ROOT.glob("weights/*/README.md"), *ROOT.glob("docs/*.md")]
     for path in shipped:
         text = path.read_text()
@@ -156,3 +156,10 @@ def test_upload_sends_each_folder_to_its_repository_and_tags_the_revision(monkey
         assert ("upload", record.hub_id, record.name, sorted(record.files)) in calls
         assert ("tag", record.hub_id, record.revision, "c0ffee") in calls
     assert "uploaded: commit c0ffee" in capsys.readouterr().out
+
+
+def test_a_parent_recorded_as_text_still_makes_a_card():
+    """Fine-tuning runs before the records wrote their parent as text ("weights/c8_mnist (sha256 ...)")."""
+    config = read_config(ROOT / "weights" / "c8_mnist")
+    config.update(parent="weights/c8_mnist (sha256 9ddec02c)", weights_tag="FashionMNIST-probe")
+    assert "Fine-tuned from `weights/c8_mnist (sha256 9ddec02c)`" in model_card(config)

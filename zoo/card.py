@@ -13,9 +13,15 @@ from .records import GITHUB_REPO, PROJECT
 CARD_RESULTS = {"test_rotated_accuracy": "rotated test accuracy", "test_upright_accuracy": "upright test accuracy"}
 
 
+def parent_of(config: dict) -> dict:
+    """The parent checkpoint of a fine-tuned one; runs before this zoo's records wrote it as text (its folder)."""
+    parent = config.get("parent") or {}
+    return {"folder": parent} if isinstance(parent, str) else parent
+
+
 def card_metadata(config: dict) -> list[str]:
     """The YAML header's lines (between the ``---`` fences). Strings are JSON-quoted, which YAML reads as is."""
-    parent = config.get("parent") or {}
+    parent = parent_of(config)
     training = config.get("training", {})
     dataset = ("Rotated MNIST (MNIST test set, each image rotated by a uniform random angle)" if not parent
                else str(training.get("dataset", config.get("weights_tag", "fine-tuning data"))))
@@ -84,7 +90,7 @@ def model_card(config: dict) -> str:
         lines += [f"| {k} | {_setting(k, v)} |" for k, v in training.items()]
         lines.append("")
     if config.get("parent"):
-        parent = config["parent"]
+        parent = parent_of(config)
         lines += [f"Fine-tuned from `{parent.get('hub_id') or parent.get('folder')}` (revision "
                   f"`{parent.get('revision')}`, model.safetensors sha256 `{parent.get('weights_sha256')}`).", ""]
     lines += ["## Files", f"`model.safetensors` sha256 `{config['weights_sha256']}`; `config.json` holds the "

@@ -125,8 +125,8 @@ def fetch_file(repo_id: str, revision: str, filename: str, sha256: str | None, *
 def _download(where: dict, offline: bool, force_download: bool, token) -> Path:
     """``hf_hub_download`` with its failures turned into errors that say what to do."""
     from huggingface_hub import constants, hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.utils import (EntryNotFoundError, HFValidationError, LocalEntryNotFoundError,  # >= 0.24
+                                       RepositoryNotFoundError, RevisionNotFoundError)
 
     url = f"{constants.ENDPOINT}/{where['repo_id']}/resolve/{where['revision']}/{where['filename']}"
     try:

@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 from .architecture import check_keywords
-from .checkpoint import load_checkpoint, save_checkpoint
 from .download import fetch_unrecorded, needed_files, pretrained_folder
 from .exported import load_exported
 from .records import record_for_hub_id
@@ -21,6 +20,8 @@ from .records import record_for_hub_id
 
 def save_pretrained(model, folder: str | os.PathLike) -> dict:
     """Write ``model`` as a checkpoint folder (what ``from_pretrained`` and ``push_to_hub`` read)."""
+    from .checkpoint import save_checkpoint
+
     return save_checkpoint(model, folder)
 
 
@@ -50,6 +51,8 @@ def from_pretrained(model_id: str | os.PathLike, *, num_classes: int | None = No
             folder = fetch_unrecorded(str(model_id), needed_files(export), revision, **options)
     if export:
         return load_exported(folder, num_classes=num_classes, **overrides)
+    from .checkpoint import load_checkpoint  # escnn: only for the escnn model
+
     return load_checkpoint(folder, num_classes=num_classes, **overrides)
 
 
@@ -57,6 +60,8 @@ def push_to_hub(model, repo_id: str, *, token=None, private: bool | None = None,
                 commit_message: str = "Upload equivariant-zoo checkpoint") -> str:
     """Save ``model`` into a temporary folder and upload it to the Hub repository ``repo_id`` (created if needed)."""
     from huggingface_hub import HfApi
+
+    from .checkpoint import save_checkpoint
 
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)

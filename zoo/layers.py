@@ -54,7 +54,7 @@ class GroupMaxPool(nn.Module):
         b, c, h, w = x.shape
         x = x.reshape(b, c // self.fibre_dim, self.fibre_dim, h * w)
         if self.grid.numel() > 0:
-            x = self.grid.to(x.dtype) @ x
+            x = self.grid.to(dtype=x.dtype, device=x.device) @ x
         return x.amax(dim=2).reshape(b, c // self.fibre_dim, h, w)
 
 

@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
         sys.exit(f"error: unknown command {name!r}; known commands: {', '.join(COMMANDS)}")
-    from .common import run
-
-    command = importlib.import_module(f"{__name__}.{name}")
     sys.argv[0] = f"zoo {name}"  # what argparse shows in its usage line
-    run(lambda: command.main(rest))
+    try:
+        from .common import run
+    except ImportError as e:  # the vocabulary imports the library, which may lack escnn
+        sys.exit(f"error: {e}")
+    run(lambda: importlib.import_module(f"{__name__}.{name}").main(rest))

@@ -28,7 +28,7 @@ from ..exported import layer_kind
 from ..precision import native_bf16
 from ..registry import create_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout, whose hubconf.py the cold start loads
 
 
 def reference_cnn(exported: nn.Module, num_classes: int = 10) -> nn.Module:
@@ -141,6 +141,9 @@ def main(argv=None) -> list[dict]:
         return []
 
     rows = []
+    if not args.no_cold_start and not (ROOT / "hubconf.py").is_file():
+        p.error("the cold start loads this checkout's hubconf.py through torch.hub; an installed zoo has none: "
+                "pass --no-cold-start")
     bare = None if args.no_cold_start else cold_start("import torch")
     for name in models_of(args):
         model = create_model(name, pretrained=False)

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from .. import data
 from ..checkpoint import update_metrics
-from .common import add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int, update_docs
 from ..metrics import evaluate
+from ..records import checkout_weights
 from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, weights_folder
 from ..training import trained_on
+from .common import (add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int,
+                     update_docs)
 
 
 def results_table(results: dict[str, dict], baseline: dict[str, dict] | None = None) -> str:
@@ -91,6 +93,8 @@ def main(argv=None) -> dict[str, dict]:
     args = p.parse_args(argv)
     if args.update and args.limit:
         p.error("--update publishes numbers: run it on the full test set, without --limit")
+    if args.update and checkout_weights() is None:
+        p.error("--update writes into a git checkout's weights/ and docs; this zoo was installed from a wheel")
     models = models_of(args)
     apply_threads(args)
 

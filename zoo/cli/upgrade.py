@@ -6,7 +6,8 @@ Format 2 named each tensor by the position of its layer in one flat list (``feat
 the block and part it belongs to (``blocks.<i>.conv.filter``, ``blocks.<i>.norm...``). The layers are the same
 ones in the same order, so the conversion renames keys and changes no number. The renamed weights must then
 reproduce the logits recorded in config.json when the checkpoint was written; nothing is written unless they do.
-``exported.safetensors`` is kept byte for byte.
+``exported.safetensors`` is kept byte for byte. An upgrade stopped between writing the weights and config.json
+is finished by running it again (the self-check still proves the result).
 """
 from __future__ import annotations
 
@@ -47,9 +48,13 @@ def upgrade(folder: str | Path) -> dict | None:
         return None
     if version != 2:
         raise ValueError(f"{folder}: cannot upgrade format_version {version!r} (only format 2)")
-    weights = verified(folder / WEIGHTS_NAME, config["weights_sha256"])
     model = EquivariantCNN(Architecture.from_dict(config["architecture"]), initialize=False)
-    state = rename(load_file(weights), format2_names(model))
+    weights = folder / WEIGHTS_NAME
+    if weights.is_file() and sha256_file(weights) != config["weights_sha256"] and \
+            all(not k.startswith("features.") for k in load_file(weights)):
+        state = load_file(weights)  # an upgrade stopped between the weights and config.json: already renamed
+    else:
+        state = rename(load_file(verified(weights, config["weights_sha256"])), format2_names(model))
     load_portable_state(model, state, str(weights))
     margin = self_check(model.eval(), config, str(folder), model.in_channels)  # the proof: the recorded logits
 
