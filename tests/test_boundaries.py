@@ -42,6 +42,10 @@ def test_importing_the_model_does_not_import_huggingface_hub():
     (["c4_mnist", "--widths", "32,0,64"], "expected comma-separated positive integers, got '32,0,64'"),
     (["c4_mnist", "--translate", "-1"], "expected a finite number >= 0, got -1.0"),
     (["c4_mnist", "--scale", "1"], "expected a number in [0, 1), got 1.0"),
+    (["c4_mnist", "--val-every", "0"], "expected a positive whole number, got 0"),
+    (["c4_mnist", "--weights", "rotated-12k", "--train-size", "1000"], "trains on the first 12000 images"),
+    (["c4_mnist", "--weights", "upright"], "--weights upright is trained without rotations: add --augment none"),
+    (["c4_mnist", "--weights", "rotated-12k", "--augment", "none"], "drop --augment none"),
 ])
 def test_train_rejects_bad_arguments_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -170,6 +174,21 @@ def test_recipe_records_the_schedule_the_run_used(tmp_path):
     json.dumps(written)  # config.json can hold it
     assert Path(tmp_path / "resume.safetensors").is_file()
     assert written["device"] == "cpu"
+
+
+def test_validation_every_n_steps_and_after_the_last(tmp_path):
+    """--val-every: short epochs of small --train-size runs are not validated after each of them."""
+    images, labels = _tiny_data(48)
+    config = TrainConfig(epochs=3, batch_size=16, bf16=False, val_every=4)  # 3 steps an epoch, 9 in all
+    state = fit(built_model("trivial_mnist"), images, labels, images[:16], labels[:16], config, tmp_path, "v",
+                progress=False)
+    assert [s for s, _ in state["val_history"]] == [4, 8, 9]
+    every_epoch = fit(built_model("trivial_mnist"), images, labels, images[:16], labels[:16],
+                      TrainConfig(epochs=2, batch_size=16, bf16=False), tmp_path / "e", "e", progress=False)
+    assert [s for s, _ in every_epoch["val_history"]] == [3, 6]
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="val_every an int >= 0"):
+            TrainConfig(val_every=bad)
 
 
 def test_jitter_needs_the_rotation_augmentation_and_is_recorded():

@@ -95,3 +95,32 @@ def test_evaluate_publishes_metrics_cards_and_tables(monkeypatch, tmp_path, digi
     saved = json.loads((tmp_path / "results" / "rotated" / "c4_mnist.json").read_text())
     assert saved["test_images"] == 100 and (tmp_path / "profile.png").stat().st_size > 1000
     assert (ROOT / "weights" / "c4_mnist" / "config.json").read_text() != (folder / "config.json").read_text()
+
+
+def test_evaluate_takes_a_checkpoint_folder_and_writes_json(monkeypatch, tmp_path, digits):
+    """A training run's folder is evaluated like a preset (--no-profile: the two test sets only); its numbers go
+    to --json and nowhere else, and --update refuses it."""
+    from zoo import data
+    from zoo.cli import evaluate
+    from zoo.metrics import accuracy
+
+    folder = tmp_path / "run" / "out"
+    shutil.copytree(published("c4_mnist"), folder)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    images, labels = torch.cat([digits[0]] * 5), torch.cat([digits[1]] * 5)
+    monkeypatch.setattr(data, "load_mnist", lambda *a, **k: (images, labels))
+    out = tmp_path / "eval.json"
+    results = evaluate.main([str(folder), "--data-root", "unused", "--no-profile", "--json", str(out),
+                             "--results", str(tmp_path / "results")])
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(results)) and list(written) == [str(folder)]
+    from zoo.checkpoint import load_checkpoint
+
+    model = load_checkpoint(folder)
+    assert written[str(folder)]["test_upright_accuracy"] == accuracy(model, images, labels)
+    assert "profile" not in written[str(folder)] and not (tmp_path / "results").exists()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    with pytest.raises(SystemExit):
+        evaluate.main([str(folder), "--data-root", "unused", "--update"])
+    with pytest.raises(SystemExit):
+        evaluate.main([str(tmp_path / "nothing-here"), "--data-root", "unused"])

@@ -24,13 +24,15 @@ def accuracy(model, images: torch.Tensor, labels: torch.Tensor, batch_size: int 
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, angles=data.PROFILE_ANGLES,
              profile_images: int = data.PROFILE_IMAGES, progress: bool = True) -> dict:
-    """The protocol's metrics for one model on the (upright) test images."""
+    """The protocol's metrics for one model on the (upright) test images; ``angles=()`` leaves out the profile."""
     rotated = data.rotate(images, data.rotated_test_angles(len(images)))
     profile = {}
     subset, subset_labels = images[:profile_images], labels[:profile_images]
     for angle in tqdm(angles, desc="angles", leave=False, disable=not progress):
         profile[str(angle)] = accuracy(model, data.rotate(subset, float(angle)), subset_labels)
-    return {"test_upright_accuracy": accuracy(model, images, labels),
-            "test_rotated_accuracy": accuracy(model, rotated, labels),
-            "profile_min_accuracy": min(profile.values()), "profile_max_accuracy": max(profile.values()),
+    metrics = {"test_upright_accuracy": accuracy(model, images, labels),
+               "test_rotated_accuracy": accuracy(model, rotated, labels)}
+    if not profile:  # angles=(): the two test sets only
+        return metrics
+    return {**metrics, "profile_min_accuracy": min(profile.values()), "profile_max_accuracy": max(profile.values()),
             "profile": profile, "profile_images": len(subset)}

@@ -22,7 +22,10 @@ PROJECT = "equivariant-zoo"  # PyPI package and Hugging Face Hub organisation
 GITHUB_REPO = f"{PROJECT}/{PROJECT}"  # what torch.hub.load takes
 DEFAULT_TAG = "rotated"
 WEIGHT_TAGS = {"rotated": "trained on MNIST rotated by uniform random angles",
-               "upright": "trained on upright MNIST only (no rotation augmentation)"}
+               "upright": "trained on upright MNIST only (no rotation augmentation)",
+               "rotated-12k": "trained on the first 12,000 training images only, rotated by uniform random angles "
+                              "(the size of MNIST-rot's training set, for comparison with published records)"}
+TAG_TRAIN_SIZE = {"rotated-12k": 12000}  # tags trained on the first N training images; the others on all 55,000
 RECORD_METRICS = ("val_accuracy", "test_rotated_accuracy", "test_upright_accuracy")
 
 

@@ -160,6 +160,9 @@ def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig, decided
     p.add_argument("--run-dir", default=None, help="where resume checkpoints go")
     p.add_argument("--checkpoint-every", type=positive_int, default=defaults.checkpoint_every,
                    help="steps between resume checkpoints")
+    p.add_argument("--val-every", type=positive_int, default=defaults.val_every, metavar="STEPS",
+                   help="validate every STEPS steps and after the last (default: after every epoch; small "
+                   "--train-size runs have short epochs)")
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/resume.safetensors")
     p.add_argument("--out", default=None, help="checkpoint folder to write")
     p.add_argument("--no-progress", action="store_true")

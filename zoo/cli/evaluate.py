@@ -2,11 +2,13 @@
 
     zoo evaluate --data-root ../shared/data --update            # all presets, rotated weights
     zoo evaluate c8_mnist --weights upright --data-root ../shared/data
+    zoo evaluate runs/train/c8_mnist-rotated/checkpoint --no-profile --json out.json   # a checkpoint folder
 
 Reports accuracy on the upright test set, on the rotated test set, and with every test image rotated by
 each angle 0, 15, ..., 345 degrees (the invariance profile). Writes the table as JSON and the profile plot as
 PNG; ``--update`` also writes the metrics into each checkpoint's config.json and model card and the table
-into the README and docs/training.md (between the ``results-<tag>`` markers).
+into the README and docs/training.md (between the ``results-<tag>`` markers). A checkpoint folder (one with a
+config.json, e.g. a training run's) is evaluated the same way; its numbers go only to the screen and ``--json``.
 """
 from __future__ import annotations
 
@@ -15,12 +17,12 @@ import time
 from pathlib import Path
 
 from .. import data
-from ..checkpoint import update_metrics
+from ..checkpoint import load_checkpoint, update_metrics
 from ..metrics import evaluate
 from ..records import checkout_weights
 from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, weights_folder
 from ..training import trained_on
-from .common import (add_data, add_models, add_threads, add_weights, apply_threads, models_of, parser, positive_int,
+from .common import (add_data, add_threads, add_weights, apply_threads, model_name, models_of, parser, positive_int,
                      update_docs)
 
 
@@ -79,20 +81,31 @@ def plot_profiles(results: dict[str, dict], out: str | Path, title: str) -> None
     plt.close(fig)
 
 
+def model_or_checkpoint(text: str) -> str:
+    """A preset name, or a checkpoint folder (a folder holding config.json)."""
+    return text if (Path(text) / "config.json").is_file() else model_name(text)
+
+
 def main(argv=None) -> dict[str, dict]:
     p = parser(__doc__)
-    add_models(p)
+    p.add_argument("models", nargs="*", type=model_or_checkpoint, metavar="MODEL",
+                   help="presets (default: every one published for the weights tag), or checkpoint folders")
     add_weights(p)
     add_data(p)
     add_threads(p)
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images (quick checks)")
     p.add_argument("--results", default="results", help="folder of per-model JSON results (<folder>/<weights>/)")
     p.add_argument("--plot", default=None, help="default figures/profile-<weights>.png")
+    p.add_argument("--no-profile", action="store_true", help="only the upright and rotated test sets, not the "
+                   "accuracy at each angle (quicker)")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the results of this run to FILE")
     p.add_argument("--update", action="store_true",
                    help="write metrics into config.json, model cards and the results tables of README.md and docs/")
     args = p.parse_args(argv)
-    if args.update and args.limit:
-        p.error("--update publishes numbers: run it on the full test set, without --limit")
+    folders = [m for m in args.models if m not in list_models()]
+    if args.update and (args.limit or args.no_profile or folders):
+        p.error("--update publishes the numbers of published presets: run it on the full test set with the profile "
+                f"(no --limit or --no-profile) and on preset names only{f', not {folders}' if folders else ''}")
     if args.update and checkout_weights() is None:
         p.error("--update writes into a git checkout's weights/ and docs; this zoo was installed from a wheel")
     models = models_of(args)
@@ -103,22 +116,28 @@ def main(argv=None) -> dict[str, dict]:
         images, labels = images[:args.limit], labels[:args.limit]
     results = {}
     for name in models:
-        model = create_model(name, pretrained=True, weights=args.weights)
+        model = (load_checkpoint(name) if name in folders else create_model(name, pretrained=True,
+                                                                            weights=args.weights))
         started = time.perf_counter()
-        metrics = evaluate(model, images, labels)
+        metrics = evaluate(model, images, labels, angles=() if args.no_profile else data.PROFILE_ANGLES)
         training = model.meta.training
         results[name] = {**metrics, "num_params": model.meta.num_params, "mflops": model.meta.mflops_28x28,
                          "epochs": training.get("epochs"), "train_min": training.get("wall_time_min"),
                          "trained_on": trained_on(training),
                          "test_images": len(images), "eval_seconds": round(time.perf_counter() - started, 1)}
+        angles = ("" if args.no_profile else f"  angles {100 * metrics['profile_min_accuracy']:.2f}"
+                  f"..{100 * metrics['profile_max_accuracy']:.2f}%")
         print(f"{name:<15} upright {100 * metrics['test_upright_accuracy']:.2f}%  rotated "
-              f"{100 * metrics['test_rotated_accuracy']:.2f}%  angles {100 * metrics['profile_min_accuracy']:.2f}"
-              f"..{100 * metrics['profile_max_accuracy']:.2f}%", flush=True)
+              f"{100 * metrics['test_rotated_accuracy']:.2f}%{angles}", flush=True)
         if args.update:
             update_metrics(weights_folder(name, args.weights), {**metrics, "test_images": len(images)})
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
-    if args.limit:  # a quick check: nothing is written
-        print(results_table(results))
+    if args.limit or args.no_profile or folders:  # a quick check, or not the published presets: no tables
+        if not args.no_profile:
+            print(results_table(results))
         return results
     # The table and the plot cover every model evaluated so far for this tag (one JSON file per model),
     # so models can be evaluated in separate runs.

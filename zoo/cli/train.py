@@ -20,6 +20,7 @@ from .. import data
 from ..checkpoint import save_checkpoint
 from ..files import CheckpointInfo
 from .common import add_data, add_preset, add_training_args, add_weights, int_list, parser, positive_int
+from ..records import TAG_TRAIN_SIZE
 from ..registry import DEFAULT_TAG, create_model, weights_folder
 from ..training import TrainConfig, fit, recipe, setup_processes
 
@@ -41,6 +42,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.weights is None:
         args.weights = DEFAULT_TAG if args.augment == "rotate" else "upright"
+    if (args.weights == "upright") != (args.augment == "none"):
+        p.error(f"--weights {args.weights} is trained {'without' if args.weights == 'upright' else 'with'} rotations: "
+                f"{'add' if args.weights == 'upright' else 'drop'} --augment none")
+    size = TAG_TRAIN_SIZE.get(args.weights)
+    if args.train_size is not None and size is not None and args.train_size != size:
+        p.error(f"--weights {args.weights} trains on the first {size} images; drop --train-size {args.train_size}")
+    args.train_size = args.train_size or size
     if args.publish and args.out:
         p.error("--publish writes into weights/; --out names another folder: give one of them")
     if args.publish and args.widths:

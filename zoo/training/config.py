@@ -32,14 +32,16 @@ class TrainConfig:
     translate: float = 0.0  # with augment "rotate": also shift each image by up to this many pixels per axis
     scale: float = 0.0  # with augment "rotate": also scale each image by a factor in [1 - scale, 1 + scale]
     checkpoint_every: int = field(default=50, metadata={"resume": False})  # steps between resume checkpoints
+    val_every: int = field(default=0, metadata={"resume": False})  # steps between validations; 0: every epoch
 
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
                     "checkpoint_every": self.checkpoint_every}
         bad = {k: v for k, v in positive.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0}
-        if bad or not isinstance(self.batch_size, int) or not isinstance(self.checkpoint_every, int):
+        if bad or not isinstance(self.batch_size, int) or not isinstance(self.checkpoint_every, int) \
+                or isinstance(self.val_every, bool) or not isinstance(self.val_every, int) or self.val_every < 0:
             raise ValueError(f"TrainConfig: epochs and lr must be positive numbers, batch_size and checkpoint_every "
-                             f"positive ints; got {bad or positive}")
+                             f"positive ints, val_every an int >= 0; got {bad or positive}, val_every={self.val_every!r}")
         if not (0 <= self.label_smoothing < 1 and 0 <= self.ema < 1 and 0 <= self.scale < 1 and self.translate >= 0
                 and 0 < self.pct_start < 1):
             raise ValueError("TrainConfig: label_smoothing, ema and scale must be in [0, 1), pct_start in (0, 1) and "

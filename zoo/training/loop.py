@@ -1,4 +1,5 @@
-"""The training loop: AdamW with a one-cycle schedule, rotation augmentation, validation after every epoch,
+"""The training loop: AdamW with a one-cycle schedule, rotation augmentation, validation after every epoch
+(or every ``val_every`` steps) and at the end,
 a resume checkpoint every ``checkpoint_every`` steps, one process or several (``parallel``)."""
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
         progress: bool = True, identity: dict | None = None, device: str = "cpu") -> dict:
     """Train ``model`` in place (AdamW, one-cycle), resumable and data-parallel; returns the run's state.
 
-    Only parameters with ``requires_grad`` are optimised. Validation accuracy is measured after every epoch.
+    Only parameters with ``requires_grad`` are optimised. Validation accuracy is measured after every epoch, or
+    every ``config.val_every`` steps, and after the last step.
     ``identity`` (e.g. the preset and data sizes) is recorded with the resume checkpoint and must match on resume.
     ``device``: where the steps run (the images move there); the model comes back on the CPU either way.
     """
@@ -129,7 +131,8 @@ def _start(model, config: TrainConfig, total_steps: int, saved: dict | None, res
 
 def _train_epoch(run: Run, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
                  bar: tqdm) -> None:
-    """The rest of the current epoch: steps, resume checkpoints, and validation at its end."""
+    """The rest of the current epoch: steps, resume checkpoints, and validation (at its end, or every
+    ``val_every`` steps, and after the last step)."""
     config, state = run.config, run.state
     images, labels = train
     epoch = state["step"] // run.steps_per_epoch
@@ -149,9 +152,11 @@ def _train_epoch(run: Run, train: tuple[torch.Tensor, torch.Tensor], val: tuple[
             bar.set_postfix(loss=f"{loss.item():.3f}", epoch=epoch,
                             img_s=f"{config.batch_size / (time.perf_counter() - t0):.0f}")
         end_of_epoch = b == run.steps_per_epoch - 1 or state["step"] == state["total_steps"]
-        if state["step"] % config.checkpoint_every == 0 or end_of_epoch:
+        validate = state["step"] == state["total_steps"] or (
+            state["step"] % config.val_every == 0 if config.val_every else end_of_epoch)
+        if state["step"] % config.checkpoint_every == 0 or end_of_epoch or validate:
             state["wall_time_s"] += time.perf_counter() - started
-            if end_of_epoch:
+            if validate:
                 _validate(run, *val, bar)
             if run.group.main:
                 save_resume(run.resume_path, run.model, run.optimizer, run.scheduler, state, run.average)

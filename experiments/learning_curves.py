@@ -1,0 +1,242 @@
+"""Learning curves: every preset trained on the first N rotated training images, N in {1,000, 3,000, 12,000}.
+
+    python experiments/learning_curves.py run [--lanes 2] [--only c4_mnist,...]  # train what has no record yet
+    python experiments/learning_curves.py report [--update]                     # table + figure from the records
+    python experiments/learning_curves.py publish    # the 12,000-image runs -> weights/<preset>-rotated-12k
+
+``run`` works through the plan below, longest runs first, ``--lanes`` runs side by side with one thread each.
+Each run is ``zoo train`` (resumable: started again, it continues from its last resume checkpoint) followed by
+``zoo evaluate <checkpoint> --no-profile`` (the upright and the rotated test set); both land in one record,
+``experiments/curves/<preset>-n<N>-s<seed>.json``, which is committed. A run with a record is not run again.
+``report`` reads only the committed records (and, for N = 55,000, the published rotated weights' config.json).
+
+The plan (one schedule per N, the same for every preset; the validation history in each record shows whether
+it had converged): at 1,000 and 3,000 images batch 64, at 12,000 batch 128 (the published recipe's), with the
+published recipe otherwise: AdamW, one-cycle at 3e-3, label smoothing 0.1, EMA 0.999 published.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RECORDS = ROOT / "experiments" / "curves"
+RUNS = ROOT / "runs" / "curves"
+PRESETS = ("trivial_mnist", "c4_mnist", "c8_mnist", "d4_mnist", "so2_mnist")
+# N -> (epochs, batch size, seeds, steps between validations)
+SCHEDULES = {1000: (50, 64, (0, 1), 250), 3000: (25, 64, (0, 1), 383), 12000: (20, 128, (0,), 465)}
+# images per second of one thread (the published runs' records), to run the longest first
+SPEED = {"trivial_mnist": 700, "c4_mnist": 260, "c8_mnist": 150, "d4_mnist": 144, "so2_mnist": 120,
+         "c8_wide_mnist": 65}
+
+
+def run_name(preset: str, n: int, seed: int) -> str:
+    return f"{preset}-n{n}-s{seed}"
+
+
+def plan(presets) -> list[dict]:
+    jobs = [{"preset": p, "n": n, "seed": s, "epochs": e, "batch": b, "val_every": v}
+            for p in presets for n, (e, b, seeds, v) in SCHEDULES.items() for s in seeds]
+    return sorted(jobs, key=lambda j: -j["n"] * j["epochs"] / SPEED.get(j["preset"], 100))
+
+
+def train_command(job: dict, data_root: str, run_dir: Path) -> list[str]:
+    preset = job["preset"]
+    return [str(ROOT / ".venv/bin/zoo"), "train", preset, "--data-root", data_root, "--train-size", str(job["n"]),
+            "--epochs", str(job["epochs"]), "--batch-size", str(job["batch"]), "--seed", str(job["seed"]),
+            "--label-smoothing", "0.1", "--ema", "0.999", "--bf16" if preset != "trivial_mnist" else "--no-bf16",
+            "--threads", "1", "--no-progress", "--val-every", str(job["val_every"]), "--checkpoint-every", "100",
+            "--run-dir", str(run_dir), "--out", str(run_dir / "out")]
+
+
+def run_job(job: dict, data_root: str) -> str:
+    name = run_name(job["preset"], job["n"], job["seed"])
+    record, run_dir = RECORDS / f"{name}.json", RUNS / name
+    if record.is_file():
+        return f"{name}: recorded already"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    started = time.time()
+    with open(run_dir / "log.txt", "a") as log:
+        if not (run_dir / "out" / "config.json").is_file():
+            command = train_command(job, data_root, run_dir)
+            if (run_dir / "resume.safetensors").is_file():
+                command.append("--resume")
+            subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=True, cwd=ROOT)
+        subprocess.run([str(ROOT / ".venv/bin/zoo"), "evaluate", str(run_dir / "out"), "--data-root", data_root,
+                        "--no-profile", "--threads", "1", "--json", str(run_dir / "eval.json")],
+                       stdout=log, stderr=subprocess.STDOUT, env=env, check=True, cwd=ROOT)
+    config = json.loads((run_dir / "out" / "config.json").read_text())
+    metrics = next(iter(json.loads((run_dir / "eval.json").read_text()).values()))
+    RECORDS.mkdir(parents=True, exist_ok=True)
+    result = {"preset": job["preset"], "train_size": job["n"], "seed": job["seed"],
+              "val_accuracy": config["training"]["val_history"][-1][1],
+              "test_rotated_accuracy": metrics["test_rotated_accuracy"],
+              "test_upright_accuracy": metrics["test_upright_accuracy"],
+              "num_params": config["num_params"], "training": config["training"]}
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(record)
+    return (f"{name}: rotated test {100 * result['test_rotated_accuracy']:.2f}%, validation "
+            f"{100 * result['val_accuracy']:.2f}%, {(time.time() - started) / 60:.1f} min")
+
+
+def run(args) -> None:
+    jobs = plan(args.only.split(",") if args.only else PRESETS)
+    print(f"{len(jobs)} runs, {args.lanes} at a time", flush=True)
+    with ThreadPoolExecutor(args.lanes) as pool:
+        for line in pool.map(lambda j: _safe(j, args.data_root), jobs):
+            print(line, flush=True)
+
+
+def _safe(job: dict, data_root: str) -> str:
+    try:
+        return run_job(job, data_root)
+    except subprocess.CalledProcessError as e:
+        return f"{run_name(job['preset'], job['n'], job['seed'])}: FAILED ({e}); see its log.txt"
+
+
+def load_records() -> dict[tuple[str, int], list[dict]]:
+    """The committed records by (preset, N), seeds in order; N = 55,000 from the published rotated weights."""
+    from zoo.records import find_record
+
+    found: dict[tuple[str, int], list[dict]] = {}
+    for path in sorted(RECORDS.glob("*.json")):
+        r = json.loads(path.read_text())
+        found.setdefault((r["preset"], r["train_size"]), []).append(r)
+    for preset in {p for p, _ in found}:
+        record = find_record(preset, "rotated")
+        if record is not None:
+            found[(preset, 55000)] = [{"preset": preset, "train_size": 55000, "seed": 0, **record.metrics}]
+    return {k: sorted(v, key=lambda r: r["seed"]) for k, v in found.items()}
+
+
+def _mean(runs: list[dict], key: str = "test_rotated_accuracy") -> float:
+    return 100 * sum(r[key] for r in runs) / len(runs)
+
+
+def _cell(runs: list[dict] | None) -> str:
+    if not runs:
+        return "-"
+    if len(runs) == 1:
+        return f"{_mean(runs):.2f}%"
+    spread = 100 * (max(r["test_rotated_accuracy"] for r in runs) - min(r["test_rotated_accuracy"] for r in runs))
+    return f"{_mean(runs):.2f}% ±{spread / 2:.2f}"
+
+
+def tables(found: dict) -> tuple[str, str]:
+    """The README's table (accuracy, and the lead over the plain CNN) and the docs' table (every run)."""
+    sizes = sorted({n for _, n in found})
+    presets = [p for p in PRESETS + ("c8_wide_mnist",) if any((p, n) in found for n in sizes)]
+    head = "| model | " + " | ".join(f"N = {n:,}" for n in sizes) + " |"
+    rule = "| --- | " + " | ".join("---:" for _ in sizes) + " |"
+    rows = [head, rule]
+    for p in presets:
+        rows.append(f"| {p} | " + " | ".join(_cell(found.get((p, n))) for n in sizes) + " |")
+    base = {n: found.get(("trivial_mnist", n)) for n in sizes}
+    for p in presets:
+        if p == "trivial_mnist":
+            continue
+        rows.append(f"| {p} minus plain CNN | " + " | ".join(
+            f"{_mean(found[(p, n)]) - _mean(base[n]):+.2f}" if found.get((p, n)) and base[n] else "-"
+            for n in sizes) + " |")
+    detail = ["| model | N | seed | epochs | steps | validation | rotated test | upright test | train time |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for p in presets:
+        for n in sizes:
+            for r in found.get((p, n), []):
+                t = r.get("training")
+                if t is None:
+                    continue
+                from zoo.training import trained_on
+
+                detail.append(f"| {p} | {n:,} | {r['seed']} | {t['epochs']:g} | {t['steps']:,} | "
+                              f"{100 * r['val_accuracy']:.2f}% | {100 * r['test_rotated_accuracy']:.2f}% | "
+                              f"{100 * r['test_upright_accuracy']:.2f}% | {t['wall_time_min']:.1f} min on "
+                              f"{trained_on(t)} |")
+    return "\n".join(rows), "\n".join(detail)
+
+
+def plot(found: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for p in PRESETS + ("c8_wide_mnist",):
+        sizes = sorted(n for q, n in found if q == p)
+        if not sizes:
+            continue
+        line, = ax.plot(sizes, [_mean(found[(p, n)]) for n in sizes], marker="o", label=p)
+        for n in sizes:  # every seed as a dot
+            ax.scatter([n] * len(found[(p, n)]), [100 * r["test_rotated_accuracy"] for r in found[(p, n)]],
+                       s=10, color=line.get_color(), alpha=0.6)
+    ax.set_xscale("log")
+    ax.set_xticks([1000, 3000, 12000, 55000], ["1,000", "3,000", "12,000", "55,000"])
+    ax.set_xlabel("labelled training images (log scale)")
+    ax.set_ylabel("rotated test accuracy (%)")
+    ax.set_title("Learning curves on rotated MNIST (line: mean of seeds; dots: each seed)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
+
+
+def report(args) -> None:
+    found = load_records()
+    summary, detail = tables(found)
+    print(summary, detail, sep="\n\n")
+    plot(found, ROOT / "figures" / "learning-curves.png")
+    print("wrote figures/learning-curves.png")
+    if args.update:
+        from zoo.dev.docs import update_readme
+
+        update_readme("curves", summary)
+        update_readme("curves-runs", detail)
+        print("updated the curves blocks of README.md and docs/training.md")
+
+
+def publish(args) -> None:
+    """The 12,000-image runs as the ``rotated-12k`` weights: the run's checkpoint, tagged so, saved again (the
+    same tensors; config.json, self-check and card rewritten) into weights/<preset>-rotated-12k."""
+    from zoo.checkpoint import load_checkpoint, save_checkpoint
+    from zoo.registry import weights_folder
+
+    for preset in args.presets.split(","):
+        source = RUNS / run_name(preset, 12000, 0) / "out"
+        target = weights_folder(preset, "rotated-12k")
+        if (target / "config.json").is_file() and not args.overwrite:
+            raise SystemExit(f"{target} is published already; pass --overwrite to replace it")
+        model = load_checkpoint(source)
+        model.meta = model.meta.replace(weights_tag="rotated-12k")
+        save_checkpoint(model, target)
+        print(f"{source} -> {target}")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--lanes", type=int, default=2)
+    r.add_argument("--only", default=None, help="comma-separated presets")
+    r.add_argument("--data-root", default=os.environ.get("DATA", str(ROOT.parent / "shared" / "data")))
+    r = sub.add_parser("report")
+    r.add_argument("--update", action="store_true", help="write the tables into README.md and docs/training.md")
+    r = sub.add_parser("publish", help="the 12,000-image runs as the rotated-12k weights")
+    r.add_argument("--presets", default=",".join(PRESETS))
+    r.add_argument("--overwrite", action="store_true", help="replace published rotated-12k weights")
+    args = p.parse_args(argv)
+    {"run": run, "report": report, "publish": publish}[args.command](args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
