@@ -116,7 +116,8 @@ def test_every_block_the_commands_write_is_in_one_document():
     from zoo.dev.docs import README, document_with
 
     for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune", "invariance-layers-upright",
-                "invariance-layers-rotated", "verify", "recipes", "download-bytes"):
+                "invariance-layers-rotated", "verify", "recipes", "download-bytes", "results-rotated-12k", "curves",
+                "curves-runs"):
         text = document_with(key).read_text()
         assert f"<!-- END {key} -->" in text, key
     assert document_with("results-rotated") == README

@@ -103,6 +103,65 @@ def test_so2_batch_norm_backpropagates_through_its_statistics():
     assert grad_norm(enn.IIDBatchNorm2d(field_type)) > 1e-2
 
 
+def _iid_batch_norm_by_definition(bn, x):
+    """escnn's IIDBatchNorm2d in training mode, written out field by field (float64), without detaching."""
+    out, stats = torch.zeros_like(x), {}
+    for name, size in bn._sizes:
+        key = bn._escape_name(name)
+        indices = getattr(bn, f"{key}_indices")
+        channels = torch.arange(indices[0], indices[1]) if bn._contiguous[name] else torch.as_tensor(indices)
+        fields = x[:, channels].reshape(x.shape[0], -1, size, *x.shape[2:])
+        mean = torch.zeros(fields.shape[1], size, dtype=x.dtype)
+        if bn._has_trivial[name]:
+            mean = torch.einsum("ij,cj->ci", getattr(bn, f"{key}_avg"), fields.mean(dim=(0, 3, 4)))
+        centred = fields - mean[None, :, :, None, None]
+        n = fields.shape[0] * fields.shape[3] * fields.shape[4]
+        var = (centred.pow(2).sum(dim=(0, 3, 4)) / (n - 1)).mean(dim=1, keepdim=True)
+        y = centred * (getattr(bn, f"{key}_weight") / (var + bn.eps).sqrt())[None, :, :, None, None]
+        if bn._has_trivial[name]:
+            shift = torch.einsum("ij,cj->ci", getattr(bn, f"{key}_change_of_basis"), getattr(bn, f"{key}_bias"))
+            y = y + shift[None, :, :, None, None]
+        out[:, channels] = y.reshape(x.shape[0], -1, *x.shape[2:])
+        stats[key] = (mean if bn._has_trivial[name] else None, var)
+    return out, stats
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("fields", ["so2_mnist", "mixed"])
+def test_so2_batch_norm_computes_its_definition(layout, fields):
+    """The two-pass training batch norm (per-channel var_mean, then one multiply-add) gives the outputs, running
+    statistics and input gradients of the field-by-field definition, in either memory layout, also for field
+    types mixed and interleaved (a band-limited field, then a rotation-only irrep without invariant part)."""
+    from escnn import nn as enn
+
+    from zoo.groups import IIDBatchNorm
+
+    field_type = built_model("so2_mnist").blocks[0].norm.in_type
+    if fields == "mixed":
+        gspace = field_type.gspace
+        field_type = enn.FieldType(gspace, [field_type.representations[0], gspace.irrep(1)] * 3)
+    bn = IIDBatchNorm(field_type).double().train()
+    with torch.no_grad():
+        for p in bn.parameters():
+            p.copy_(torch.randn_like(p))
+    x = (torch.randn(6, field_type.size, 5, 4, dtype=torch.float64) * 3 + 1)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    ours_in, ref_in = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = bn(enn.GeometricTensor(ours_in, field_type)).tensor
+    expected, stats = _iid_batch_norm_by_definition(bn, ref_in)
+    torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-10)
+    assert ours.is_contiguous(memory_format=torch.channels_last) == (layout == "channels_last")
+    weights = torch.randn_like(expected)
+    (ours * weights).sum().backward()
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(ours_in.grad, ref_in.grad, rtol=1e-9, atol=1e-9)
+    for key, (mean, var) in stats.items():  # running statistics: momentum 0.1 from 0 and 1
+        torch.testing.assert_close(getattr(bn, f"{key}_running_var"), 0.9 + 0.1 * var.detach())
+        if mean is not None:
+            torch.testing.assert_close(getattr(bn, f"{key}_running_mean"), 0.1 * mean.detach())
+
+
 def test_so2_batch_norm_keeps_fp32_statistics_under_bf16_autocast():
     model = create_model("so2_mnist").train()
     with torch.autocast("cpu", dtype=torch.bfloat16):

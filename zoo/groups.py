@@ -39,36 +39,53 @@ class IIDBatchNorm(enn.IIDBatchNorm2d):
             return self._train_forward(input)
 
     def _train_forward(self, input: enn.GeometricTensor) -> enn.GeometricTensor:
+        """Training mode in two passes over the input: the per-channel mean and variance (``torch.var_mean``),
+        from which the per-field statistics follow exactly, then one multiply-add with per-channel vectors.
+
+        Per channel c of a field, over its n samples (batch and space), sum((x_c - m_c)^2) / (n - 1) =
+        var_c + n / (n - 1) * (mean_c - m_c)^2, with m_c the field's mean projected on its invariant part
+        (zero for the channels of non-trivial irreps); a field's variance is the mean of that over its channels.
+        Every operation is per channel, so any memory layout (channels-last included) is kept.
+        """
         self.num_batches_tracked += 1
         momentum = self.momentum if self.momentum is not None else 1 / self.num_batches_tracked.item()
-        x = input.tensor.to(torch.promote_types(input.tensor.dtype, torch.float32))  # statistics in fp32 under autocast
-        b, spatial = x.shape[0], x.shape[2:]
-        agg = (0,) + tuple(range(3, x.dim() + 1))
-        out = None if len(self._sizes) == 1 else torch.empty_like(x)  # one field type: no copy into slices
+        x = input.tensor.to(torch.promote_types(input.tensor.dtype, torch.float32))  # fp32 statistics under autocast
+        n = x.numel() // x.shape[1]  # samples per channel
+        var, mean = torch.var_mean(x, dim=[0, *range(2, x.dim())])  # (C,), unbiased
+        scale, shift = [], []
         for name, size in self._sizes:
             key = self._escape_name(name)
             indices = getattr(self, f"{key}_indices")
             index = slice(indices[0], indices[1]) if self._contiguous[name] else indices
-            fields = x[:, index].reshape(b, -1, size, *spatial)
-            if self._has_trivial[name]:
-                mean = torch.einsum("ij,cj->ci", getattr(self, f"{key}_avg"), fields.mean(dim=agg))
-                fields = fields - mean.reshape(1, *mean.shape, *(1,) * len(spatial))
-            n = fields.numel() // (fields.shape[1] * size)  # samples per channel
-            var = (fields.pow(2).sum(dim=agg) / (n - 1)).mean(dim=1, keepdim=True)
+            field_mean, field_var = mean[index].reshape(-1, size), var[index].reshape(-1, size)
+            centre = (torch.einsum("ij,cj->ci", getattr(self, f"{key}_avg"), field_mean)
+                      if self._has_trivial[name] else torch.zeros_like(field_mean))
+            variance = (field_var + n / (n - 1) * (field_mean - centre).pow(2)).mean(dim=1, keepdim=True)
             with torch.no_grad():
-                getattr(self, f"{key}_running_var").lerp_(var, momentum)
+                getattr(self, f"{key}_running_var").lerp_(variance, momentum)
                 if self._has_trivial[name]:
-                    getattr(self, f"{key}_running_mean").lerp_(mean, momentum)
-            scale = getattr(self, f"{key}_weight") / (var + self.eps).sqrt()
-            fields = fields * scale.reshape(1, -1, 1, *(1,) * len(spatial))
+                    getattr(self, f"{key}_running_mean").lerp_(centre, momentum)
+            field_scale = (getattr(self, f"{key}_weight") / (variance + self.eps).sqrt()).expand(-1, size)
+            field_shift = -centre * field_scale
             if self._has_trivial[name]:
-                shift = torch.einsum("ij,cj->ci", getattr(self, f"{key}_change_of_basis"), getattr(self, f"{key}_bias"))
-                fields = fields + shift.reshape(1, *shift.shape, *(1,) * len(spatial))
-            if out is None:
-                out = fields.reshape(x.shape)
-            else:
-                out[:, index] = fields.reshape(b, -1, *spatial)
-        return enn.GeometricTensor(out, self.out_type, input.coords)
+                field_shift = field_shift + torch.einsum("ij,cj->ci", getattr(self, f"{key}_change_of_basis"),
+                                                         getattr(self, f"{key}_bias"))
+            scale.append((index, field_scale.reshape(-1)))
+            shift.append((index, field_shift.reshape(-1)))
+        per_channel = (1, -1) + (1,) * (x.dim() - 2)
+        return enn.GeometricTensor(torch.addcmul(self._gather(shift, x.shape[1]).reshape(per_channel), x,
+                                                 self._gather(scale, x.shape[1]).reshape(per_channel)),
+                                   self.out_type, input.coords)
+
+    @staticmethod
+    def _gather(pieces: list, channels: int) -> torch.Tensor:
+        """One (channels,) vector from the values of each field type at its channel indices."""
+        if len(pieces) == 1 and isinstance(pieces[0][0], slice) and pieces[0][1].numel() == channels:
+            return pieces[0][1]
+        out = pieces[0][1].new_zeros(channels)
+        for index, values in pieces:
+            out = out.index_put((torch.arange(channels, device=out.device)[index],), values)
+        return out
 
 
 class FourierELU(enn.FourierELU):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .registry import DEFAULT_TAG, PRESETS, create_model
+from .registry import DEFAULT_TAG, PRESETS, WEIGHT_TAGS, create_model
 
 
 def _entry(name: str):
@@ -14,7 +14,8 @@ def _entry(name: str):
 
     entry.__name__ = entry.__qualname__ = name
     entry.__doc__ = (f"{PRESETS[name].description}. Keywords: pretrained=True, num_classes=10, "
-                     "weights='rotated' or 'upright', export=False (True: plain PyTorch, no escnn).")
+                     f"weights={' or '.join(repr(t) for t in WEIGHT_TAGS)}, export=False (True: plain PyTorch, "
+                     "no escnn).")
     return entry
 
 
