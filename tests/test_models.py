@@ -129,9 +129,10 @@ def _iid_batch_norm_by_definition(bn, x):
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 @pytest.mark.parametrize("fields", ["so2_mnist", "mixed"])
 def test_so2_batch_norm_computes_its_definition(layout, fields):
-    """The two-pass training batch norm (per-channel var_mean, then one multiply-add) gives the outputs, running
-    statistics and input gradients of the field-by-field definition, in either memory layout, also for field
-    types mixed and interleaved (a band-limited field, then a rotation-only irrep without invariant part)."""
+    """The training batch norm built on torch's batch norm kernels (zoo.groups._FieldNorm) gives the outputs,
+    running statistics and gradients (input, weights, biases) of the field-by-field definition, in either memory
+    layout, also for field types mixed and interleaved (a band-limited field, then a rotation-only irrep without
+    invariant part)."""
     from escnn import nn as enn
 
     from zoo.groups import IIDBatchNorm
@@ -152,10 +153,11 @@ def test_so2_batch_norm_computes_its_definition(layout, fields):
     expected, stats = _iid_batch_norm_by_definition(bn, ref_in)
     torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-10)
     assert ours.is_contiguous(memory_format=torch.channels_last) == (layout == "channels_last")
-    weights = torch.randn_like(expected)
-    (ours * weights).sum().backward()
-    (expected * weights).sum().backward()
-    torch.testing.assert_close(ours_in.grad, ref_in.grad, rtol=1e-9, atol=1e-9)
+    weights, params = torch.randn_like(expected), list(bn.parameters())
+    ours_grads = torch.autograd.grad((ours * weights).sum(), [ours_in, *params])
+    expected_grads = torch.autograd.grad((expected * weights).sum(), [ref_in, *params])
+    for name, a, b in zip(["input"] + [n for n, _ in bn.named_parameters()], ours_grads, expected_grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9, msg=lambda m: f"gradient of {name}: {m}")
     for key, (mean, var) in stats.items():  # running statistics: momentum 0.1 from 0 and 1
         torch.testing.assert_close(getattr(bn, f"{key}_running_var"), 0.9 + 0.1 * var.detach())
         if mean is not None:

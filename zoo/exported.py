@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .files import EXPORTED_NAME, atomic_write, check_format, read_config, sha256_file, verified
-from .layers import BlurPool2d, FourierELU, GroupMaxPool, check_images, check_num_classes
+from .layers import BlurPool2d, FourierELU, GroupMaxPool, channels_last, check_images, check_num_classes
 from .probes import self_check
 
 
@@ -41,7 +41,8 @@ class ExportedCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()):
             self._check_input(x)
-        return self.head(self.group_pool(self.features(x)).mean(dim=(2, 3)))
+        # channels-last: faster convolutions on CPUs, and the SO(2) nonlinearity's fields as rows of one matrix
+        return self.head(self.group_pool(self.features(channels_last(x))).mean(dim=(2, 3)))
 
 
 @dataclass(frozen=True)

@@ -39,53 +39,86 @@ class IIDBatchNorm(enn.IIDBatchNorm2d):
             return self._train_forward(input)
 
     def _train_forward(self, input: enn.GeometricTensor) -> enn.GeometricTensor:
-        """Training mode in two passes over the input: the per-channel mean and variance (``torch.var_mean``),
-        from which the per-field statistics follow exactly, then one multiply-add with per-channel vectors.
-
-        Per channel c of a field, over its n samples (batch and space), sum((x_c - m_c)^2) / (n - 1) =
-        var_c + n / (n - 1) * (mean_c - m_c)^2, with m_c the field's mean projected on its invariant part
-        (zero for the channels of non-trivial irreps); a field's variance is the mean of that over its channels.
-        Every operation is per channel, so any memory layout (channels-last included) is kept.
-        """
         self.num_batches_tracked += 1
         momentum = self.momentum if self.momentum is not None else 1 / self.num_batches_tracked.item()
         x = input.tensor.to(torch.promote_types(input.tensor.dtype, torch.float32))  # fp32 statistics under autocast
-        n = x.numel() // x.shape[1]  # samples per channel
-        var, mean = torch.var_mean(x, dim=[0, *range(2, x.dim())])  # (C,), unbiased
-        scale, shift = [], []
+        names = [name for name, _ in self.named_parameters(recurse=False)]
+        y = _FieldNorm.apply(x, self, momentum, names, *(getattr(self, name) for name in names))
+        return enn.GeometricTensor(y, self.out_type, input.coords)
+
+    def per_channel(self, mean: torch.Tensor, var: torch.Tensor, n: int, params: dict[str, torch.Tensor]):
+        """The per-channel scale and shift of the normalisation, y = x * scale + shift, from the per-channel batch
+        mean and biased variance over n samples and the weights and biases in ``params``; and each field type's
+        statistics, {key: (centre or None, variance)}.
+
+        Per channel c of a field, sum((x_c - m_c)^2) / (n - 1) = n / (n - 1) * (var_c + (mean_c - m_c)^2), with
+        m_c the field's mean projected on its invariant part (zero for channels of non-trivial irreps); a
+        field's variance is the mean of that over its channels.
+        """
+        scale, shift, stats = mean.new_zeros(mean.shape), mean.new_zeros(mean.shape), {}
+        channels = torch.arange(len(mean), device=mean.device)
         for name, size in self._sizes:
             key = self._escape_name(name)
             indices = getattr(self, f"{key}_indices")
-            index = slice(indices[0], indices[1]) if self._contiguous[name] else indices
+            index = channels[indices[0]:indices[1]] if self._contiguous[name] else indices
             field_mean, field_var = mean[index].reshape(-1, size), var[index].reshape(-1, size)
             centre = (torch.einsum("ij,cj->ci", getattr(self, f"{key}_avg"), field_mean)
-                      if self._has_trivial[name] else torch.zeros_like(field_mean))
-            variance = (field_var + n / (n - 1) * (field_mean - centre).pow(2)).mean(dim=1, keepdim=True)
-            with torch.no_grad():
-                getattr(self, f"{key}_running_var").lerp_(variance, momentum)
-                if self._has_trivial[name]:
-                    getattr(self, f"{key}_running_mean").lerp_(centre, momentum)
-            field_scale = (getattr(self, f"{key}_weight") / (variance + self.eps).sqrt()).expand(-1, size)
-            field_shift = -centre * field_scale
-            if self._has_trivial[name]:
-                field_shift = field_shift + torch.einsum("ij,cj->ci", getattr(self, f"{key}_change_of_basis"),
-                                                         getattr(self, f"{key}_bias"))
-            scale.append((index, field_scale.reshape(-1)))
-            shift.append((index, field_shift.reshape(-1)))
-        per_channel = (1, -1) + (1,) * (x.dim() - 2)
-        return enn.GeometricTensor(torch.addcmul(self._gather(shift, x.shape[1]).reshape(per_channel), x,
-                                                 self._gather(scale, x.shape[1]).reshape(per_channel)),
-                                   self.out_type, input.coords)
+                      if self._has_trivial[name] else None)
+            offset = field_mean if centre is None else field_mean - centre
+            variance = (n / (n - 1) * (field_var + offset.pow(2))).mean(dim=1, keepdim=True)
+            field_scale = (params[f"{key}_weight"] / (variance + self.eps).sqrt()).expand(-1, size)
+            field_shift = torch.zeros_like(field_scale) if centre is None else (
+                torch.einsum("ij,cj->ci", getattr(self, f"{key}_change_of_basis"), params[f"{key}_bias"])
+                - centre * field_scale)
+            scale = scale.index_put((index,), field_scale.reshape(-1))
+            shift = shift.index_put((index,), field_shift.reshape(-1))
+            stats[key] = (centre, variance)
+        return scale, shift, stats
+
+
+class _FieldNorm(torch.autograd.Function):
+    """The training-mode ``IIDBatchNorm`` in three passes over the tensor, each a kernel of torch's own batch norm or
+    a multiply-add. Forward: the per-channel mean and variance (``torch.native_batch_norm``), then
+    y = x * scale + shift. Backward: the per-channel sums of g and of g * (x - mean)
+    (``native_batch_norm_backward``), then dx = g * scale + x * u + w. The small per-channel algebra between
+    (``IIDBatchNorm.per_channel``) is differentiated by autograd. Updates the running statistics."""
 
     @staticmethod
-    def _gather(pieces: list, channels: int) -> torch.Tensor:
-        """One (channels,) vector from the values of each field type at its channel indices."""
-        if len(pieces) == 1 and isinstance(pieces[0][0], slice) and pieces[0][1].numel() == channels:
-            return pieces[0][1]
-        out = pieces[0][1].new_zeros(channels)
-        for index, values in pieces:
-            out = out.index_put((torch.arange(channels, device=out.device)[index],), values)
-        return out
+    def forward(ctx, x, norm, momentum, names, *params):
+        _, mean, invstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, 0.0)
+        var = invstd.pow(-2)  # biased; 0 for a constant channel (invstd = inf)
+        n = x.numel() // x.shape[1]
+        scale, shift, stats = norm.per_channel(mean, var, n, dict(zip(names, params)))
+        with torch.no_grad():
+            for key, (centre, variance) in stats.items():
+                getattr(norm, f"{key}_running_var").lerp_(variance, momentum)
+                if centre is not None:
+                    getattr(norm, f"{key}_running_mean").lerp_(centre, momentum)
+        ctx.save_for_backward(x, mean, var, *params)
+        ctx.norm, ctx.n, ctx.names = norm, n, names
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        return torch.addcmul(shift.reshape(view), x, scale.reshape(view))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, mean, var, *params = ctx.saved_tensors
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        ones = torch.ones_like(mean)
+        # per channel, over batch and space: sum(g * (x - mean)) (grad_weight with invstd 1) and sum(g) (grad_bias)
+        _, g_centred, g_sum = torch.ops.aten.native_batch_norm_backward(
+            grad, x, ones, None, None, mean, ones, True, 0.0, [False, True, True])
+        with torch.enable_grad():
+            leaves = [mean.detach().requires_grad_(), var.detach().requires_grad_(),
+                      *(p.detach().requires_grad_() for p in params)]
+            scale, shift, _ = ctx.norm.per_channel(leaves[0], leaves[1], ctx.n, dict(zip(ctx.names, leaves[2:])))
+            # y = x * scale + shift: dL/dscale = sum(g * x), dL/dshift = sum(g)
+            d_mean, d_var, *d_params = torch.autograd.grad(
+                (scale * (g_centred + mean * g_sum) + shift * g_sum).sum(), leaves, allow_unused=True)
+        # mean = sum(x) / n and var = sum((x - mean)^2) / n, so dx = d_mean / n + d_var * 2 (x - mean) / n
+        u = 2 * d_var / ctx.n
+        w = d_mean / ctx.n - u * mean
+        dx = torch.addcmul(w.reshape(view), grad, scale.detach().reshape(view)).addcmul_(x, u.reshape(view))
+        return (dx, None, None, None, *d_params)
 
 
 class FourierELU(enn.FourierELU):
@@ -107,6 +140,7 @@ class Group:
     description: str
     make_gspace: Callable[[], gspaces.GSpace2D]
     band_limited: bool = False
+    channels_last: bool = False  # the escnn model runs channels-last (its layers keep any layout, and gain by it)
     subgroup: tuple[str, object] | None = None  # (GROUPS name, escnn subgroup id) the last layers may restrict to
 
     def gspace(self) -> gspaces.GSpace2D:
@@ -154,7 +188,7 @@ GROUPS: dict[str, Group] = {
     "d4": Group("d4", "rotations by 90 degrees and reflections (D4), regular fields",
                 lambda: gspaces.flipRot2dOnR2(N=4), subgroup=("c4", (None, 4))),
     "so2": Group("so2", "all rotations (SO(2)), band-limited fields, ELU on a grid of rotations",
-                 lambda: gspaces.rot2dOnR2(N=-1), band_limited=True),
+                 lambda: gspaces.rot2dOnR2(N=-1), band_limited=True, channels_last=True),
 }
 
 

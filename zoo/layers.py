@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BlurPool2d", "GroupMaxPool", "FourierELU", "fourier_elu", "check_images", "check_num_classes"]
+__all__ = ["BlurPool2d", "GroupMaxPool", "FourierELU", "fourier_elu", "fourier_elu_reference", "channels_last",
+           "check_images", "check_num_classes"]
 
 
 class BlurPool2d(nn.Module):
@@ -73,16 +74,93 @@ class FourierELU(nn.Module):
         return fourier_elu(x, self.A, self.A_inv)
 
 
+GRID_ROWS = 4096  # rows (one field at one pixel) per chunk: their (4096, 16) fp32 samples, 256 KB, stay in L2
+
+
 def fourier_elu(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
     """``A_inv @ elu(A @ field)`` for every d-dimensional field of ``x`` (B, F*d, H, W) at every pixel.
 
-    Written as matrix products over (d, H*W) blocks, so nothing is transposed or copied (an einsum with
-    the field axis in the middle copies the whole tensor twice each way).
+    The fields of all pixels are the rows of one (B*H*W*F, d) matrix (a view when ``x`` is channels-last; the
+    result is channels-last either way). The rows go through in chunks of ``GRID_ROWS``: samples
+    (rows, N) = rows @ A^T, ELU, and back through A_inv, all within the cache, so that only the fields travel
+    to and from memory; the N samples per field are never stored, not even for the backward pass, which
+    recomputes them chunk by chunk. ELU is written with ``exp`` (vectorised) rather than torch's ``expm1``
+    (one element at a time on CPUs). Scripting, tracing and compiling get the same function in plain
+    operations (``fourier_elu_reference``).
     """
+    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return fourier_elu_reference(x, A, A_inv)
+    return _fourier_elu_chunked(x, A, A_inv)
+
+
+def fourier_elu_reference(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
+    """``fourier_elu`` in plain operations, with every sample stored (what escnn computes)."""
     b, c, h, w = x.shape
     fields = x.reshape(b, c // A.shape[1], A.shape[1], h * w)
-    samples = F.elu(A.to(x.dtype) @ fields, inplace=True)
+    samples = F.elu(A.to(x.dtype) @ fields)
     return (A_inv.to(x.dtype) @ samples).reshape(b, c, h, w)
+
+
+@torch.jit.unused
+def _fourier_elu_chunked(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
+    b, c, h, w = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(-1, A.shape[1])  # a view when x is channels-last
+    A, A_inv = A.to(x.dtype), A_inv.to(x.dtype)
+    with torch.autocast(x.device.type, enabled=False):  # in the input's dtype; out= has no autocast
+        if torch.is_grad_enabled() and rows.requires_grad:
+            out = _GridELU.apply(rows, A, A_inv)
+        else:
+            out = _grid_elu_rows(rows, A, A_inv)
+    return out.reshape(b, h, w, c).permute(0, 3, 1, 2)
+
+
+def _chunks(n: int):
+    for start in range(0, n, GRID_ROWS):
+        yield start, min(start + GRID_ROWS, n)
+
+
+def _grid_elu_rows(rows: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
+    """(n, d) fields -> (n, d): A_inv @ elu(A @ row) for every row, chunk by chunk."""
+    out = torch.empty_like(rows, memory_format=torch.contiguous_format)
+    samples = rows.new_empty(min(GRID_ROWS, len(rows)), A.shape[0])
+    negative = torch.empty_like(samples)
+    for start, stop in _chunks(len(rows)):
+        z, e = samples[:stop - start], negative[:stop - start]
+        torch.mm(rows[start:stop], A.T, out=z)
+        torch.clamp(z, max=0, out=e).exp_().sub_(1)  # elu(z) = max(z, 0) + exp(min(z, 0)) - 1
+        z.clamp_(min=0).add_(e)
+        torch.mm(z, A_inv.T, out=out[start:stop])
+    return out
+
+
+class _GridELU(torch.autograd.Function):
+    """``_grid_elu_rows`` with its gradient; saves only the (n, d) input, and recomputes the samples."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(rows, A, A_inv)
+        return _grid_elu_rows(rows, A, A_inv)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        rows, A, A_inv = ctx.saved_tensors
+        grad = grad.contiguous()
+        out = torch.empty_like(rows, memory_format=torch.contiguous_format)
+        samples = rows.new_empty(min(GRID_ROWS, len(rows)), A.shape[0])
+        slope = torch.empty_like(samples)
+        for start, stop in _chunks(len(rows)):
+            z, g = slope[:stop - start], samples[:stop - start]
+            torch.mm(rows[start:stop], A.T, out=z)
+            z.clamp_(max=0).exp_()  # elu'(z) = exp(min(z, 0))
+            torch.mm(grad[start:stop], A_inv, out=g)
+            torch.mm(g.mul_(z), A, out=out[start:stop])
+        return out, None, None
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, C, H, W) stored channels-last, as torch's convolutions then keep it; with C = 1, where torch cannot
+    tell the two layouts apart by the strides, the copy gets the channels-last strides explicitly."""
+    return torch.empty_like(x, memory_format=torch.channels_last).copy_(x)
 
 
 def check_images(x: object, in_channels: int, min_size: int) -> None:

@@ -8,7 +8,7 @@ from torch import nn
 
 from .groups import get_group
 from .architecture import Architecture
-from .layers import BlurPool2d, check_images, check_num_classes
+from .layers import BlurPool2d, channels_last, check_images, check_num_classes
 
 
 class ChannelwiseOp(enn.EquivariantModule):
@@ -147,7 +147,7 @@ class EquivariantCNN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) -> invariant feature maps (B, num_features, H/4, W/4)."""
         check_images(x, self.in_channels, self.min_input_size)
-        y = enn.GeometricTensor(x, self.in_type)
+        y = enn.GeometricTensor(channels_last(x) if self.group.channels_last else x, self.in_type)
         for block in self.blocks:
             y = block(y)
         return self.group_pool(y.tensor)
