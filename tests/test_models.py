@@ -185,6 +185,28 @@ def test_fourier_elu_matches_escnn(digits):
     assert_close(ours(x).tensor, reference(x).tensor, what="FourierELU outputs")
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_chunked_fourier_elu_is_the_plain_one_with_its_gradient(monkeypatch, layout):
+    """zoo.layers.fourier_elu (chunks of rows, ELU through exp, samples recomputed in the backward) computes
+    fourier_elu_reference (escnn's formula in plain operations) and its gradient, across chunk borders."""
+    from zoo import layers
+
+    act = built_model("so2_mnist").blocks[0].act
+    A, A_inv = act.A.double(), act.Ainv.double()
+    monkeypatch.setattr(layers, "GRID_ROWS", 37)  # 3 * 5 * 6 pixels * 6 fields = 540 rows: 15 chunks, one short
+    x = torch.randn(3, A.shape[1] * 6, 5, 6, dtype=torch.float64) * 2
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(layers.fourier_elu(x, A, A_inv), layers.fourier_elu_reference(x, A, A_inv),
+                               rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda t: layers.fourier_elu(t, A, A_inv), (x.clone().requires_grad_(),),
+                                    fast_mode=True)
+    with torch.no_grad():  # the inference path (no autograd) as well
+        torch.testing.assert_close(layers.fourier_elu(x.float(), A.float(), A_inv.float()),
+                                   layers.fourier_elu_reference(x.float(), A.float(), A_inv.float()),
+                                   rtol=1e-5, atol=1e-5 * x.abs().max().item())
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_export_matches_and_has_no_escnn(name, digits):
     model = built_model(name).eval()
