@@ -117,6 +117,7 @@ def test_every_block_the_commands_write_is_in_one_document():
 
     for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune", "invariance-layers-upright",
                 "invariance-layers-rotated", "verify", "recipes", "download-bytes", "results-rotated-12k", "curves",
+                "bench-gpu",
                 "curves-runs"):
         text = document_with(key).read_text()
         assert f"<!-- END {key} -->" in text, key

@@ -21,7 +21,7 @@ def test_bench_runs_and_prints_its_table(capsys):
     assert row["model"] == "trivial_mnist" and row["params"] == 65_354 and row["ref_params"] > 0
     assert all(row[k] > 0 for k in ("train_fp32", "train_bf16", "ref_train_fp32", "infer_escnn", "infer_export"))
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| trivial_mnist |")]
-    assert len(table) == 1 and table[0].count("|") == 16
+    assert len(table) == 1 and table[0].count("|") == 17
 
 
 def test_count_mflops_is_the_convolutions_pools_and_head():
@@ -124,3 +124,18 @@ def test_evaluate_takes_a_checkpoint_folder_and_writes_json(monkeypatch, tmp_pat
         evaluate.main([str(folder), "--data-root", "unused", "--update"])
     with pytest.raises(SystemExit):
         evaluate.main([str(tmp_path / "nothing-here"), "--data-root", "unused"])
+
+
+def test_bench_device_section_runs_on_any_device(capsys):
+    """The GPU section's code path, on the CPU at small batches: every figure is measured, the table has a row at
+    the first batch size and one with each column's best, and zoo train's loop is a fraction of the bare step."""
+    from zoo.cli import bench
+
+    (row,) = bench.main(["trivial_mnist", "--device", "cpu", "--batch-sizes", "8,16", "--threads", "1",
+                         "--rounds", "1", "--seconds", "0.01"])
+    assert set(row["batches"]) == {8, 16} and row["loop"] > 0
+    assert all(v > 0 for r in row["batches"].values() for v in r.values())
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| trivial_mnist |")]
+    assert len(lines) == 2 and "% of the bare step" in lines[0] and lines[1].startswith("| trivial_mnist | best |")
+    with pytest.raises(SystemExit):
+        bench.main(["trivial_mnist", "--device", "cpu", "--update"])

@@ -22,17 +22,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import add_models, add_threads, apply_threads, models_of, parser, positive_float, positive_int, show_table
+from .common import (add_models, add_threads, apply_threads, device_name, int_list, models_of, parser, positive_float,
+                     positive_int, show_table)
 from ..convert import count_mflops, export
 from ..exported import layer_kind
+from ..layers import channels_last
 from ..precision import native_bf16
 from ..registry import create_model
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout, whose hubconf.py the cold start loads
 
 
-def reference_cnn(exported: nn.Module, num_classes: int = 10) -> nn.Module:
-    """A plain CNN with the exported model's channel counts and pooling, but no symmetry."""
+class ChannelsLast(nn.Module):
+    """Runs ``model`` on its input stored channels-last, as the exported models (and the escnn so2 model) do."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(channels_last(x))
+
+
+def reference_cnn(exported: nn.Module, num_classes: int = 10, layout_channels_last: bool = True) -> nn.Module:
+    """A plain CNN with the exported model's channel counts and pooling, but no symmetry: conv, batch norm and
+    torch's ELU; with ``layout_channels_last`` it runs channels-last, as the model it is compared with does."""
     layers: list[nn.Module] = []
     channels = 1
     for m in exported.features:
@@ -43,7 +57,8 @@ def reference_cnn(exported: nn.Module, num_classes: int = 10) -> nn.Module:
             channels = m.out_channels
         elif kind.name == "blur_pool":
             layers.append(kind.build())
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+    plain = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+    return ChannelsLast(plain) if layout_channels_last else plain
 
 
 def rates(fns: dict, batch: int, rounds: int = 5, seconds: float = 0.6) -> dict[str, float]:
@@ -62,20 +77,33 @@ def rates(fns: dict, batch: int, rounds: int = 5, seconds: float = 0.6) -> dict[
     return {name: batch / statistics.median(t) for name, t in times.items()}
 
 
-def training_step(model: nn.Module, bf16: bool, batch: int = 128):
-    """A closure running one AdamW step on random 28x28 images."""
-    model.train()
+def _synchronized(fn, device: torch.device):
+    """``fn`` that returns only once the device has finished its work (CUDA runs asynchronously)."""
+    if device.type != "cuda":
+        return fn
+
+    def run():
+        fn()
+        torch.cuda.synchronize(device)
+
+    return run
+
+
+def training_step(model: nn.Module, bf16: bool, batch: int = 128, device: str = "cpu"):
+    """A closure running one AdamW step on random 28x28 images (bf16: autocast, on the CPU only)."""
+    device = torch.device(device)
+    model.to(device).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    x, y = torch.rand(batch, 1, 28, 28, device=device), torch.randint(0, 10, (batch,), device=device)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             loss = F.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
-    return step
+    return _synchronized(step, device)
 
 
 def training_profile(model: nn.Module, steps: int = 5, rows: int = 12) -> str:
@@ -91,15 +119,17 @@ def training_profile(model: nn.Module, steps: int = 5, rows: int = 12) -> str:
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
-def inference(model: nn.Module, batch: int = 256):
+def inference(model: nn.Module, batch: int = 256, device: str = "cpu"):
     """A closure running ``model`` without gradients on random 28x28 images."""
-    x = torch.rand(batch, 1, 28, 28)
+    device = torch.device(device)
+    model.to(device)
+    x = torch.rand(batch, 1, 28, 28, device=device)
 
     def run():
         with torch.no_grad():
             model(x)
 
-    return run
+    return _synchronized(run, device)
 
 
 def cold_start(code: str, repeats: int = 2, cwd: Path = ROOT) -> float:
@@ -117,6 +147,109 @@ def first_prediction_code(name: str, export: bool, root: Path = ROOT) -> str:
             f"export={export}); m(torch.rand(1, 1, 28, 28)).argmax()")
 
 
+BATCHES = (128, 256, 512, 1024)  # the device section's batch sizes
+
+
+def loop_throughput(name: str, device: str, batch: int = 128, steps: int = 60) -> float:
+    """Images/s of ``zoo train``'s own loop (``fit``: rotation augmentation on the device, AdamW, one-cycle) over
+    ``steps`` steps of random images, its first steps included."""
+    import tempfile
+
+    from ..training import TrainConfig, fit
+
+    model = create_model(name, pretrained=False)
+    images, labels = torch.rand(batch * steps, 1, 28, 28), torch.randint(0, 10, (batch * steps,))
+    config = TrainConfig(epochs=1, batch_size=batch, bf16=False, checkpoint_every=10 ** 6)
+    with tempfile.TemporaryDirectory() as run_dir:
+        state = fit(model, images, labels, images[:batch], labels[:batch], config, run_dir, name, progress=False,
+                    device=device)
+    return state["images_seen"] / state["wall_time_s"]
+
+
+def device_row(name: str, device: str, rounds: int, seconds: float, batches=BATCHES) -> dict:
+    """One preset on ``device``: float32 training and inference images/s at each batch size, escnn model against
+    the plain reference and the exported model; and the throughput of the training loop at batch 128."""
+    model = create_model(name, pretrained=False)
+    exported = export(model)
+    reference = reference_cnn(exported)
+    train_reference = reference_cnn(exported, layout_channels_last=model.group.channels_last)
+    row = {"model": name, "batches": {}}
+    for batch in batches:
+        r = rates({"train_escnn": training_step(model, False, batch, device),
+                   "train_ref": training_step(train_reference, False, batch, device)}, batch, rounds, seconds)
+        r.update(rates({"infer_escnn": inference(model.eval(), batch, device),
+                        "infer_export": inference(exported, batch, device),
+                        "infer_ref": inference(reference.eval(), batch, device)}, batch, rounds, seconds))
+        row["batches"][batch] = r
+    row["loop"] = loop_throughput(name, device, batch=batches[0])
+    model.to("cpu")
+    return row
+
+
+def device_table(rows: list[dict], device: str) -> str:
+    """The device section: per preset a row at the smallest batch and one with each column's best batch."""
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "CPU"
+    keys = ("train_escnn", "train_ref", "infer_escnn", "infer_export", "infer_ref")
+    lines = [f"{device} ({name}), torch {torch.__version__}, float32 (TF32 where torch allows it), images/s; "
+             "best: each column's fastest batch size", "",
+             "| model | batch | train escnn | train ref | infer escnn | infer export | infer ref | "
+             "zoo train's loop |", "|" + " --- |" * 8]
+    for row in rows:
+        first = min(row["batches"])
+        cells = [f"{row['batches'][first][k]:,.0f}" for k in keys]
+        best = [max(row["batches"].items(), key=lambda item: item[1][k]) for k in keys]
+        loop = row["loop"]
+        lines.append(f"| {row['model']} | {first} | " + " | ".join(cells) +
+                     f" | {loop:,.0f} ({100 * loop / row['batches'][first]['train_escnn']:.0f}% of the bare step) |")
+        lines.append(f"| {row['model']} | best | " + " | ".join(f"{r[k]:,.0f} ({b})" for (b, r), k in zip(best, keys))
+                     + " | |")
+    return "\n".join(lines)
+
+
+def cpu_row(name: str, args) -> dict:
+    """One preset on the CPU: training (fp32, bf16) and inference images/s against the plain reference."""
+    model = create_model(name, pretrained=False)
+    exported = export(model)
+    reference = reference_cnn(exported)  # channels-last, as the exported model
+    train_reference = reference_cnn(exported, layout_channels_last=model.group.channels_last)
+    mflops = count_mflops(model)
+    row = {"model": name, "params": sum(p.numel() for p in model.parameters()), "mflops": mflops,
+           "ref_params": sum(p.numel() for p in reference.parameters())}
+    row.update(rates({"train_fp32": training_step(model, False), "train_bf16": training_step(model, True),
+                      "ref_train_fp32": training_step(train_reference, False),
+                      "ref_train_bf16": training_step(train_reference, True)}, 128, args.rounds, args.seconds))
+    infer = {"infer_escnn": inference(model.eval()), "infer_export": inference(exported),
+             "ref_infer": inference(reference.eval())}
+    if not args.no_compile:
+        infer["infer_compiled"] = inference(torch.compile(exported))
+    row.update(rates(infer, 256, args.rounds, args.seconds))
+    row["gflops_export"] = row["infer_export"] * mflops / 1e3
+    if not args.no_cold_start:
+        row["cold_escnn"] = cold_start(first_prediction_code(name, False))
+        row["cold_export"] = cold_start(first_prediction_code(name, True))
+    return row
+
+
+def cpu_table(rows: list[dict], threads: int, bare: float | None) -> str:
+    lines = [f"{threads} threads, torch {torch.__version__}, CPU capability "
+             f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16: {'yes' if native_bf16() else 'no'} "
+             "(zoo train's automatic precision uses bf16 only then); images/s unless stated"
+             + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"), ""]
+    head = ("| model | params | MFLOPs | train fp32 | train bf16 | ref train fp32 | ref train bf16 | escnn/ref train fp32 "
+            "| infer escnn | infer export | infer compiled | ref infer | export/ref infer | export GFLOP/s "
+            "| cold escnn (s) | cold export (s) |")
+    lines += [head, "|" + "|".join([" --- "] * (head.count("|") - 1)) + "|"]
+    for r in rows:
+        ratio = r["ref_train_fp32"] / r["train_fp32"]
+        lines.append(f"| {r['model']} | {r['params']:,} | {r['mflops']:.1f} | {r['train_fp32']:.0f} "
+                     f"| {r['train_bf16']:.0f} | {r['ref_train_fp32']:.0f} | {r['ref_train_bf16']:.0f} "
+                     f"| {ratio:.2f}x slower | {r['infer_escnn']:.0f} | {r['infer_export']:.0f} "
+                     f"| {r.get('infer_compiled', float('nan')):.0f} | {r['ref_infer']:.0f} "
+                     f"| {r['infer_export'] / r['ref_infer']:.2f}x | {r['gflops_export']:.1f} "
+                     f"| {r.get('cold_escnn', float('nan')):.2f} | {r.get('cold_export', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> list[dict]:
     p = parser(__doc__)
     add_models(p)
@@ -126,62 +259,43 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--rounds", type=positive_int, default=5, help="interleaved timing rounds (default: %(default)s)")
     p.add_argument("--seconds", type=positive_float, default=0.6,
                    help="seconds each contender runs per round (default: %(default)s)")
+    p.add_argument("--device", type=device_name, default=None,
+                   help="instead of the CPU table, the device section on this device (cuda: a GPU): training "
+                   "and inference at each --batch-sizes, and the throughput of zoo train's loop")
+    p.add_argument("--batch-sizes", type=int_list, default=list(BATCHES), metavar="B1,B2,...",
+                   help=f"with --device (default: {','.join(map(str, BATCHES))}; the loop runs at the first)")
     p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/")
     p.add_argument("--profile", action="store_true", help="instead of the table, print where a training step "
                    "spends its time (torch.profiler), for each model and its reference CNN")
     args = p.parse_args(argv)
+    if args.update and args.device is not None and not args.device.startswith("cuda"):
+        p.error("--update with --device writes the GPU section; on the CPU, run without --device")
     apply_threads(args)
     threads = torch.get_num_threads()
 
     if args.profile:
         for name in models_of(args):
             model = create_model(name, pretrained=False)
-            for label, m in [(name, model), (f"{name} reference CNN", reference_cnn(export(model)))]:
+            reference = reference_cnn(export(model), layout_channels_last=model.group.channels_last)
+            for label, m in [(name, model), (f"{name} reference CNN", reference)]:
                 print(f"## {label}: {threads} thread(s), batch 128, float32\n{training_profile(m)}")
         return []
-
-    rows = []
+    if args.device is not None:
+        rows = []
+        for name in models_of(args):
+            rows.append(device_row(name, args.device, args.rounds, args.seconds, tuple(args.batch_sizes)))
+            print(f"measured {name}", file=sys.stderr, flush=True)
+        show_table("bench-gpu", device_table(rows, args.device), args.update)
+        return rows
     if not args.no_cold_start and not (ROOT / "hubconf.py").is_file():
         p.error("the cold start loads this checkout's hubconf.py through torch.hub; an installed zoo has none: "
                 "pass --no-cold-start")
     bare = None if args.no_cold_start else cold_start("import torch")
+    rows = []
     for name in models_of(args):
-        model = create_model(name, pretrained=False)
-        exported = export(model)
-        reference = reference_cnn(exported)
-        mflops = count_mflops(model)
-        row = {"model": name, "params": sum(p.numel() for p in model.parameters()), "mflops": mflops,
-               "ref_params": sum(p.numel() for p in reference.parameters())}
-        row.update(rates({"train_fp32": training_step(model, False), "train_bf16": training_step(model, True),
-                          "ref_train_fp32": training_step(reference, False),
-                          "ref_train_bf16": training_step(reference, True)}, 128, args.rounds, args.seconds))
-        infer = {"infer_escnn": inference(model.eval()), "infer_export": inference(exported),
-                 "ref_infer": inference(reference.eval())}
-        if not args.no_compile:
-            infer["infer_compiled"] = inference(torch.compile(exported))
-        row.update(rates(infer, 256, args.rounds, args.seconds))
-        row["gflops_export"] = row["infer_export"] * mflops / 1e3
-        if not args.no_cold_start:
-            row["cold_escnn"] = cold_start(first_prediction_code(name, False))
-            row["cold_export"] = cold_start(first_prediction_code(name, True))
-        rows.append(row)
+        rows.append(cpu_row(name, args))
         print(f"measured {name}", file=sys.stderr, flush=True)
-
-    lines = [f"{threads} threads, torch {torch.__version__}, CPU capability "
-             f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16: {'yes' if native_bf16() else 'no'} "
-             "(zoo train's automatic precision uses bf16 only then); images/s unless stated"
-             + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"), ""]
-    head = ("| model | params | MFLOPs | train fp32 | train bf16 | ref train fp32 | ref train bf16 | escnn/ref train fp32 "
-            "| infer escnn | infer export | infer compiled | ref infer | export GFLOP/s | cold escnn (s) | cold export (s) |")
-    lines += [head, "|" + "|".join([" --- "] * (head.count("|") - 1)) + "|"]
-    for r in rows:
-        ratio = r["ref_train_fp32"] / r["train_fp32"]
-        lines.append(f"| {r['model']} | {r['params']:,} | {r['mflops']:.1f} | {r['train_fp32']:.0f} | {r['train_bf16']:.0f} "
-              f"| {r['ref_train_fp32']:.0f} | {r['ref_train_bf16']:.0f} | {ratio:.2f}x slower "
-              f"| {r['infer_escnn']:.0f} | {r['infer_export']:.0f} | {r.get('infer_compiled', float('nan')):.0f} "
-              f"| {r['ref_infer']:.0f} | {r['gflops_export']:.1f} | {r.get('cold_escnn', float('nan')):.2f} "
-              f"| {r.get('cold_export', float('nan')):.2f} |")
-    show_table("bench", "\n".join(lines), args.update)
+    show_table("bench", cpu_table(rows, threads, bare), args.update)
     return rows
 
 
