@@ -215,7 +215,7 @@ def publish(args) -> None:
     from zoo.registry import weights_folder
 
     for preset in args.presets.split(","):
-        source = RUNS / run_name(preset, 12000, 0) / "out"
+        source = Path(args.runs) / run_name(preset, 12000, 0) / "out"
         target = weights_folder(preset, "rotated-12k")
         if (target / "config.json").is_file() and not args.overwrite:
             raise SystemExit(f"{target} is published already; pass --overwrite to replace it")
@@ -238,6 +238,7 @@ def main(argv=None) -> None:
     r = sub.add_parser("publish", help="the 12,000-image runs as the rotated-12k weights")
     r.add_argument("--presets", default=",".join(PRESETS))
     r.add_argument("--overwrite", action="store_true", help="replace published rotated-12k weights")
+    r.add_argument("--runs", default=str(RUNS), help="the folder of the runs (default: runs/curves)")
     args = p.parse_args(argv)
     {"run": run, "report": report, "publish": publish}[args.command](args)
 
