@@ -124,12 +124,13 @@ def _grid_elu_rows(rows: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> 
     out = torch.empty_like(rows, memory_format=torch.contiguous_format)
     samples = rows.new_empty(min(GRID_ROWS, len(rows)), A.shape[0])
     negative = torch.empty_like(samples)
+    A_T, A_inv_T = A.T.contiguous(), A_inv.T.contiguous()
     for start, stop in _chunks(len(rows)):
         z, e = samples[:stop - start], negative[:stop - start]
-        torch.mm(rows[start:stop], A.T, out=z)
+        torch.mm(rows[start:stop], A_T, out=z)
         torch.clamp(z, max=0, out=e).exp_().sub_(1)  # elu(z) = max(z, 0) + exp(min(z, 0)) - 1
         z.clamp_(min=0).add_(e)
-        torch.mm(z, A_inv.T, out=out[start:stop])
+        torch.mm(z, A_inv_T, out=out[start:stop])
     return out
 
 
@@ -148,9 +149,10 @@ class _GridELU(torch.autograd.Function):
         out = torch.empty_like(rows, memory_format=torch.contiguous_format)
         samples = rows.new_empty(min(GRID_ROWS, len(rows)), A.shape[0])
         slope = torch.empty_like(samples)
+        A_T = A.T.contiguous()
         for start, stop in _chunks(len(rows)):
             z, g = slope[:stop - start], samples[:stop - start]
-            torch.mm(rows[start:stop], A.T, out=z)
+            torch.mm(rows[start:stop], A_T, out=z)
             z.clamp_(max=0).exp_()  # elu'(z) = exp(min(z, 0))
             torch.mm(grad[start:stop], A_inv, out=g)
             torch.mm(g.mul_(z), A, out=out[start:stop])
