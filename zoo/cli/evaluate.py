@@ -104,8 +104,8 @@ def main(argv=None) -> dict[str, dict]:
     args = p.parse_args(argv)
     folders = [m for m in args.models if m not in list_models()]
     if args.update and (args.limit or args.no_profile or folders):
-        p.error("--update publishes the numbers of published presets: run it on the full test set with the profile "
-                f"(no --limit or --no-profile) and on preset names only{f', not {folders}' if folders else ''}")
+        p.error("--update publishes numbers: run it on the full test set with the profile (without --limit or "
+                f"--no-profile), for preset names only{f', not {folders}' if folders else ''}")
     if args.update and checkout_weights() is None:
         p.error("--update writes into a git checkout's weights/ and docs; this zoo was installed from a wheel")
     models = models_of(args)
