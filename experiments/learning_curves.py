@@ -92,6 +92,12 @@ def run_job(job: dict, data_root: str) -> str:
 def run(args) -> None:
     jobs = plan(args.only.split(",") if args.only else PRESETS,
                 [int(s) for s in args.seeds.split(",")] if args.seeds else None)
+    if args.jobs:  # these runs, in this order
+        by_name = {run_name(j["preset"], j["n"], j["seed"]): j for j in jobs}
+        unknown = [name for name in args.jobs.split(",") if name not in by_name]
+        if unknown:
+            raise SystemExit(f"not in the plan: {', '.join(unknown)}")
+        jobs = [by_name[name] for name in args.jobs.split(",")]
     print(f"{len(jobs)} runs, {args.lanes} at a time", flush=True)
     with ThreadPoolExecutor(args.lanes) as pool:
         for line in pool.map(lambda j: _safe(j, args.data_root), jobs):
@@ -232,6 +238,7 @@ def main(argv=None) -> None:
     r.add_argument("--lanes", type=int, default=2)
     r.add_argument("--only", default=None, help="comma-separated presets")
     r.add_argument("--seeds", default=None, help="comma-separated seeds (default: the plan's)")
+    r.add_argument("--jobs", default=None, help="comma-separated run names (e.g. c4_mnist-n1000-s0), in this order")
     r.add_argument("--data-root", default=os.environ.get("DATA", str(ROOT.parent / "shared" / "data")))
     r = sub.add_parser("report")
     r.add_argument("--update", action="store_true", help="write the tables into README.md and docs/training.md")
