@@ -1,0 +1,75 @@
+"""The kernels behind so2's speed, one thread, median of repeated calls (a benchmark: prints, asserts nothing).
+
+    .venv/bin/python experiments/so2_kernels.py
+
+- ELU on one chunk of grid samples (4,096 x 16): torch's ELU (expm1, one element at a time on CPUs) against
+  max(z, 0) + exp(min(z, 0)) - 1, and the two exponentials alone;
+- the per-channel batch statistics of a (128, 84, 14, 14) channels-last tensor: torch.var_mean against
+  torch.native_batch_norm (statistics and normalised output);
+- the grid nonlinearity on block 1's activations (batch 128): escnn's formula in plain operations
+  (fourier_elu_reference) against the zoo's chunked one, forward and forward + backward, next to torch's ELU
+  on the same channels.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from zoo.layers import fourier_elu, fourier_elu_reference
+from zoo.registry import create_model
+
+
+def median_ms(fn, repeats: int = 20) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def with_backward(fn, x: torch.Tensor):
+    def run():
+        leaf = x.detach().requires_grad_()
+        fn(leaf).sum().backward()
+    return run
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    z = torch.randn(4096, 16)
+    buffer = torch.empty_like(z)
+
+    def exp_elu():
+        torch.clamp(z, max=0, out=buffer).exp_().sub_(1)
+        return z.clamp(min=0).add_(buffer)
+
+    print("ELU on a 4,096 x 16 chunk (ms):", {
+        "torch F.elu": round(median_ms(lambda: F.elu(z)), 3), "exp form": round(median_ms(exp_elu), 3),
+        "torch.expm1": round(median_ms(lambda: torch.expm1(z)), 3), "torch.exp": round(median_ms(lambda: torch.exp(z)), 3)})
+
+    x = torch.randn(128, 84, 14, 14).contiguous(memory_format=torch.channels_last)
+    print("per-channel statistics of (128, 84, 14, 14), channels-last (ms):", {
+        "torch.var_mean": round(median_ms(lambda: torch.var_mean(x, dim=(0, 2, 3)), 5), 2),
+        "torch.native_batch_norm": round(median_ms(
+            lambda: torch.native_batch_norm(x, None, None, None, None, True, 0.0, 0.0), 5), 2)})
+
+    act = create_model("so2_mnist", initialize=False).blocks[1].act
+    A, A_inv = act.A.detach(), act.Ainv.detach()
+    with torch.no_grad():
+        forward = {"plain formula": median_ms(lambda: fourier_elu_reference(x, A, A_inv), 5),
+                   "chunked": median_ms(lambda: fourier_elu(x, A, A_inv), 5),
+                   "torch ELU, same channels": median_ms(lambda: F.elu(x), 5)}
+    both = {"plain formula": median_ms(with_backward(lambda t: fourier_elu_reference(t, A, A_inv), x), 5),
+            "chunked": median_ms(with_backward(lambda t: fourier_elu(t, A, A_inv), x), 5),
+            "torch ELU, same channels": median_ms(with_backward(F.elu, x), 5)}
+    print("grid nonlinearity on (128, 84, 14, 14), forward (ms):", {k: round(v, 1) for k, v in forward.items()})
+    print("grid nonlinearity, forward + backward (ms):", {k: round(v, 1) for k, v in both.items()})
+
+
+if __name__ == "__main__":
+    main()
