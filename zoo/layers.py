@@ -85,10 +85,12 @@ def fourier_elu(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.
     (rows, N) = rows @ A^T, ELU, and back through A_inv, all within the cache, so that only the fields travel
     to and from memory; the N samples per field are never stored, not even for the backward pass, which
     recomputes them chunk by chunk. ELU is written with ``exp`` (vectorised) rather than torch's ``expm1``
-    (one element at a time on CPUs). Scripting, tracing and compiling get the same function in plain
-    operations (``fourier_elu_reference``).
+    (one element at a time on CPUs). The chunks are for a CPU's caches: other devices (a GPU would launch a few
+    kernels per chunk), scripting, tracing and compiling get the same function in plain operations
+    (``fourier_elu_reference``).
     """
-    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+    if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or x.device.type != "cpu"):
         return fourier_elu_reference(x, A, A_inv)
     return _fourier_elu_chunked(x, A, A_inv)
 
@@ -97,7 +99,7 @@ def fourier_elu_reference(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor)
     """``fourier_elu`` in plain operations, with every sample stored (what escnn computes)."""
     b, c, h, w = x.shape
     fields = x.reshape(b, c // A.shape[1], A.shape[1], h * w)
-    samples = F.elu(A.to(x.dtype) @ fields)
+    samples = F.elu(A.to(x.dtype) @ fields, inplace=True)
     return (A_inv.to(x.dtype) @ samples).reshape(b, c, h, w)
 
 

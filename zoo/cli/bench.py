@@ -61,6 +61,12 @@ def reference_cnn(exported: nn.Module, num_classes: int = 10, layout_channels_la
     return ChannelsLast(plain) if layout_channels_last else plain
 
 
+def references(model: nn.Module, exported: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """The plain reference for inference (channels-last, as every exported model) and for training (in the
+    layout the escnn model trains in)."""
+    return reference_cnn(exported), reference_cnn(exported, layout_channels_last=model.group.channels_last)
+
+
 def rates(fns: dict, batch: int, rounds: int = 5, seconds: float = 0.6) -> dict[str, float]:
     """Images per second of each ``fn()`` processing ``batch`` images: the median call time, measured in
     interleaved rounds so that a machine whose speed drifts (shared CPUs do) slows every contender alike."""
@@ -171,9 +177,8 @@ def device_row(name: str, device: str, rounds: int, seconds: float, batches=BATC
     the plain reference and the exported model; and the throughput of the training loop at batch 128."""
     model = create_model(name, pretrained=False)
     exported = export(model)
-    reference = reference_cnn(exported)
-    train_reference = reference_cnn(exported, layout_channels_last=model.group.channels_last)
-    row = {"model": name, "batches": {}}
+    reference, train_reference = references(model, exported)
+    row = {"model": name, "batches": {}, "loop_batch": batches[0]}
     for batch in batches:
         r = rates({"train_escnn": training_step(model, False, batch, device),
                    "train_ref": training_step(train_reference, False, batch, device)}, batch, rounds, seconds)
@@ -187,15 +192,16 @@ def device_row(name: str, device: str, rounds: int, seconds: float, batches=BATC
 
 
 def device_table(rows: list[dict], device: str) -> str:
-    """The device section: per preset a row at the smallest batch and one with each column's best batch."""
+    """The device section: per preset a row at the first batch size (the training loop's) and one with each
+    column's best batch."""
     name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "CPU"
     keys = ("train_escnn", "train_ref", "infer_escnn", "infer_export", "infer_ref")
     lines = [f"{device} ({name}), torch {torch.__version__}, float32 (TF32 where torch allows it), images/s; "
              "best: each column's fastest batch size", "",
              "| model | batch | train escnn | train ref | infer escnn | infer export | infer ref | "
-             "zoo train's loop |", "|" + " --- |" * 8]
+             "zoo train's loop (first batch size) |", "|" + " --- |" * 8]
     for row in rows:
-        first = min(row["batches"])
+        first = row["loop_batch"]
         cells = [f"{row['batches'][first][k]:,.0f}" for k in keys]
         best = [max(row["batches"].items(), key=lambda item: item[1][k]) for k in keys]
         loop = row["loop"]
@@ -210,8 +216,7 @@ def cpu_row(name: str, args) -> dict:
     """One preset on the CPU: training (fp32, bf16) and inference images/s against the plain reference."""
     model = create_model(name, pretrained=False)
     exported = export(model)
-    reference = reference_cnn(exported)  # channels-last, as the exported model
-    train_reference = reference_cnn(exported, layout_channels_last=model.group.channels_last)
+    reference, train_reference = references(model, exported)
     mflops = count_mflops(model)
     row = {"model": name, "params": sum(p.numel() for p in model.parameters()), "mflops": mflops,
            "ref_params": sum(p.numel() for p in reference.parameters())}
@@ -276,7 +281,7 @@ def main(argv=None) -> list[dict]:
     if args.profile:
         for name in models_of(args):
             model = create_model(name, pretrained=False)
-            reference = reference_cnn(export(model), layout_channels_last=model.group.channels_last)
+            _, reference = references(model, export(model))
             for label, m in [(name, model), (f"{name} reference CNN", reference)]:
                 print(f"## {label}: {threads} thread(s), batch 128, float32\n{training_profile(m)}")
         return []
