@@ -1,5 +1,6 @@
 """Training on a small slice of genuine MNIST: resume after kill -9, data-parallel replicas, output format."""
 import os
+import platform
 import subprocess
 import sys
 
@@ -110,3 +111,27 @@ def test_the_readme_training_line_leaves_published_weights_alone(mnist_root, tmp
                            (["--publish", "--widths", "8,8,8,8,8"], "cannot be published under its name")):
         refused = subprocess.run(line + extra, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert refused.returncode != 0 and message in refused.stderr
+
+
+
+_RSS_AFTER_FREE = """
+import sys, torch
+from zoo.training.allocator import keep_freed_memory
+def rss():
+    return int(open("/proc/self/statm").read().split()[1])
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+before = rss()
+x = torch.ones(4 << 20)  # 16 MiB, touched
+del x
+print((rss() - before) * 4096 / (16 << 20))
+"""
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_training_processes_keep_freed_memory_on_glibc():
+    """A freed 16 MiB buffer stays in the process (the next step reuses its pages) instead of going back to the
+    kernel, as it does with glibc's defaults."""
+    kept = {mode: float(subprocess.run([sys.executable, "-c", _RSS_AFTER_FREE, mode], capture_output=True,
+                                       text=True, check=True).stdout) for mode in ("keep", "default")}
+    assert kept["keep"] > 0.9 and kept["default"] < 0.1, kept

@@ -35,7 +35,7 @@ class BlurPool2d(nn.Module):
         kw = self.even if width % 2 == 0 else self.odd
         kernel = torch.outer(kh, kw).to(x.dtype)
         kernel = kernel.expand(channels, 1, kernel.shape[0], kernel.shape[1])
-        return F.conv2d(F.pad(x, (1, 1, 1, 1)), kernel, stride=2, groups=channels)
+        return F.conv2d(x, kernel, stride=2, padding=1, groups=channels)  # zero padding, in the convolution
 
 
 class GroupMaxPool(nn.Module):

@@ -29,6 +29,7 @@ from ..exported import layer_kind
 from ..layers import channels_last
 from ..precision import native_bf16
 from ..registry import create_model
+from ..training.allocator import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout, whose hubconf.py the cold start loads
 
@@ -235,10 +236,12 @@ def cpu_row(name: str, args) -> dict:
     return row
 
 
-def cpu_table(rows: list[dict], threads: int, bare: float | None) -> str:
+def cpu_table(rows: list[dict], threads: int, bare: float | None, kept_memory: bool) -> str:
     lines = [f"{threads} threads, torch {torch.__version__}, CPU capability "
              f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16: {'yes' if native_bf16() else 'no'} "
-             "(zoo train's automatic precision uses bf16 only then); images/s unless stated"
+             "(zoo train's automatic precision times a step in each then), malloc "
+             + ("keeping freed memory, as in zoo train" if kept_memory else "as the system set it")
+             + "; images/s unless stated"
              + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"), ""]
     head = ("| model | params | MFLOPs | train fp32 | train bf16 | ref train fp32 | ref train bf16 | escnn/ref train fp32 "
             "| infer escnn | infer export | infer compiled | ref infer | export/ref infer | export GFLOP/s "
@@ -272,11 +275,14 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/")
     p.add_argument("--profile", action="store_true", help="instead of the table, print where a training step "
                    "spends its time (torch.profiler), for each model and its reference CNN")
+    p.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc as it is (zoo train tells it "
+                   "to keep freed memory: zoo.training.allocator), to see what that is worth")
     args = p.parse_args(argv)
     if args.update and args.device is not None and not args.device.startswith("cuda"):
         p.error("--update with --device writes the GPU section; on the CPU, run without --device")
     apply_threads(args)
     threads = torch.get_num_threads()
+    kept_memory = not args.default_malloc and keep_freed_memory()
 
     if args.profile:
         for name in models_of(args):
@@ -300,7 +306,7 @@ def main(argv=None) -> list[dict]:
     for name in models_of(args):
         rows.append(cpu_row(name, args))
         print(f"measured {name}", file=sys.stderr, flush=True)
-    show_table("bench", cpu_table(rows, threads, bare), args.update)
+    show_table("bench", cpu_table(rows, threads, bare, kept_memory), args.update)
     return rows
 
 

@@ -6,6 +6,7 @@
 - ``resume``: the resume checkpoint every ``checkpoint_every`` steps, and the check that a resumption is the
   same run;
 - ``parallel``: data-parallel processes (torchrun's ``WORLD_SIZE`` and ``RANK``, read once).
+- ``allocator``: glibc's malloc told to keep freed memory, so a step's buffers are not fresh pages.
 
 Data order and rotation angles depend only on (seed, epoch), so a resumed run sees exactly the batches the
 uninterrupted run would have seen.

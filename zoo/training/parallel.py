@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from ..checkpoint import learned_state
 from ..files import atomic_write
+from .allocator import keep_freed_memory
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ def processes() -> Processes:
 
 
 def setup_processes(threads: int | None, batch_size: int, seed: int) -> Processes:
-    """Join the process group (under torchrun), set torch's threads and seed; check the batch divides."""
+    """Join the process group (under torchrun), set torch's threads and seed, keep freed memory for the next
+    step (``allocator``); check the batch divides."""
+    keep_freed_memory()
     group = processes()
     if group.world > 1 and not dist.is_initialized():
         dist.init_process_group("gloo")
