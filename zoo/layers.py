@@ -74,14 +74,15 @@ class FourierELU(nn.Module):
         return fourier_elu(x, self.A, self.A_inv)
 
 
-GRID_ROWS = 4096  # rows (one field at one pixel) per chunk: their (4096, 16) fp32 samples, 256 KB, stay in L2
+GRID_ROWS = 4096  # rows (one field at one pixel) per chunk and thread: (4096, 16) fp32 samples, 256 KB, stay in L2
 
 
 def fourier_elu(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
     """``A_inv @ elu(A @ field)`` for every d-dimensional field of ``x`` (B, F*d, H, W) at every pixel.
 
     The fields of all pixels are the rows of one (B*H*W*F, d) matrix (a view when ``x`` is channels-last; the
-    result is channels-last either way). The rows go through in chunks of ``GRID_ROWS``: samples
+    result is channels-last either way). The rows go through in chunks of ``GRID_ROWS`` per torch thread (each
+    operation on a chunk is split between the threads, and so is the chunk): samples
     (rows, N) = rows @ A^T, ELU, and back through A_inv, all within the cache, so that only the fields travel
     to and from memory; the N samples per field are never stored, not even for the backward pass, which
     recomputes them chunk by chunk. ELU is written with ``exp`` (vectorised) rather than torch's ``expm1``
@@ -116,15 +117,20 @@ def _fourier_elu_chunked(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) 
     return out.reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
+def _chunk_rows(n: int) -> int:
+    return min(n, GRID_ROWS * torch.get_num_threads())
+
+
 def _chunks(n: int):
-    for start in range(0, n, GRID_ROWS):
-        yield start, min(start + GRID_ROWS, n)
+    size = _chunk_rows(n)
+    for start in range(0, n, size):
+        yield start, min(start + size, n)
 
 
 def _grid_elu_rows(rows: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
     """(n, d) fields -> (n, d): A_inv @ elu(A @ row) for every row, chunk by chunk."""
     out = torch.empty_like(rows, memory_format=torch.contiguous_format)
-    samples = rows.new_empty(min(GRID_ROWS, len(rows)), A.shape[0])
+    samples = rows.new_empty(_chunk_rows(len(rows)), A.shape[0])
     negative = torch.empty_like(samples)
     A_T, A_inv_T = A.T.contiguous(), A_inv.T.contiguous()
     for start, stop in _chunks(len(rows)):
@@ -149,7 +155,7 @@ class _GridELU(torch.autograd.Function):
         rows, A, A_inv = ctx.saved_tensors
         grad = grad.contiguous()
         out = torch.empty_like(rows, memory_format=torch.contiguous_format)
-        samples = rows.new_empty(min(GRID_ROWS, len(rows)), A.shape[0])
+        samples = rows.new_empty(_chunk_rows(len(rows)), A.shape[0])
         slope = torch.empty_like(samples)
         A_T = A.T.contiguous()
         for start, stop in _chunks(len(rows)):
