@@ -205,6 +205,15 @@ def test_chunked_fourier_elu_is_the_plain_one_with_its_gradient(monkeypatch, lay
         torch.testing.assert_close(layers.fourier_elu(x.float(), A.float(), A_inv.float()),
                                    layers.fourier_elu_reference(x.float(), A.float(), A_inv.float()),
                                    rtol=1e-5, atol=1e-5 * x.abs().max().item())
+        # in place: the same result over the input (a view of it when channels-last), never while recording
+        overwritten = x.float()
+        result = layers.fourier_elu(overwritten, A.float(), A_inv.float(), inplace=True)
+        torch.testing.assert_close(result, layers.fourier_elu_reference(x.float(), A.float(), A_inv.float()),
+                                   rtol=1e-5, atol=1e-5 * x.abs().max().item())
+        assert (overwritten.data_ptr() == result.data_ptr()) == (layout == "channels_last")
+    kept = x.clone().requires_grad_()
+    layers.fourier_elu(kept, A, A_inv, inplace=True).sum().backward()
+    assert torch.equal(kept.detach(), x)
     # the chunks are for a CPU's caches: a tensor on another device takes the plain formula
     monkeypatch.setattr(layers, "_fourier_elu_chunked", lambda *a: pytest.fail("chunked off the CPU"))
     assert layers.fourier_elu(x.to("meta"), A.to("meta"), A_inv.to("meta")).shape == x.shape

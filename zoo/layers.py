@@ -62,22 +62,25 @@ class GroupMaxPool(nn.Module):
 class FourierELU(nn.Module):
     """ELU applied on a grid of group elements: fields -> samples (``A``) -> ELU -> fields (``A_inv``).
 
-    The plain-PyTorch twin of escnn's ``FourierELU``; ``A`` is (N, d) and ``A_inv`` is (d, N).
+    The plain-PyTorch twin of escnn's ``FourierELU``; ``A`` is (N, d) and ``A_inv`` is (d, N). Like the
+    exported models' ``nn.ELU(inplace=True)``, it writes its result over its input when no gradient is recorded
+    (``inplace``): a new buffer the size of the activations costs more than the nonlinearity itself.
     """
 
-    def __init__(self, A: torch.Tensor, A_inv: torch.Tensor) -> None:
+    def __init__(self, A: torch.Tensor, A_inv: torch.Tensor, inplace: bool = True) -> None:
         super().__init__()
+        self.inplace = inplace
         self.register_buffer("A", A.detach().clone().contiguous())
         self.register_buffer("A_inv", A_inv.detach().clone().contiguous())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fourier_elu(x, self.A, self.A_inv)
+        return fourier_elu(x, self.A, self.A_inv, self.inplace)
 
 
 GRID_ROWS = 4096  # rows (one field at one pixel) per chunk and thread: (4096, 16) fp32 samples, 256 KB, stay in L2
 
 
-def fourier_elu(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
+def fourier_elu(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """``A_inv @ elu(A @ field)`` for every d-dimensional field of ``x`` (B, F*d, H, W) at every pixel.
 
     The fields of all pixels are the rows of one (B*H*W*F, d) matrix (a view when ``x`` is channels-last; the
@@ -88,12 +91,13 @@ def fourier_elu(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.
     recomputes them chunk by chunk. ELU is written with ``exp`` (vectorised) rather than torch's ``expm1``
     (one element at a time on CPUs). The chunks are for a CPU's caches: other devices (a GPU would launch a few
     kernels per chunk), scripting, tracing and compiling get the same function in plain operations
-    (``fourier_elu_reference``).
+    (``fourier_elu_reference``). With ``inplace`` and no gradient recorded, the result overwrites ``x`` (on a
+    CPU, when ``x`` is channels-last: otherwise its rows are a copy anyway).
     """
     if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
             or x.device.type != "cpu"):
         return fourier_elu_reference(x, A, A_inv)
-    return _fourier_elu_chunked(x, A, A_inv)
+    return _fourier_elu_chunked(x, A, A_inv, inplace)
 
 
 def fourier_elu_reference(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
@@ -105,7 +109,7 @@ def fourier_elu_reference(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor)
 
 
 @torch.jit.unused
-def _fourier_elu_chunked(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
+def _fourier_elu_chunked(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor, inplace: bool) -> torch.Tensor:
     b, c, h, w = x.shape
     rows = x.permute(0, 2, 3, 1).reshape(-1, A.shape[1])  # a view when x is channels-last
     A, A_inv = A.to(x.dtype), A_inv.to(x.dtype)
@@ -113,7 +117,7 @@ def _fourier_elu_chunked(x: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) 
         if torch.is_grad_enabled() and rows.requires_grad:
             out = _GridELU.apply(rows, A, A_inv)
         else:
-            out = _grid_elu_rows(rows, A, A_inv)
+            out = _grid_elu_rows(rows, A, A_inv, out=rows if inplace else None)
     return out.reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
@@ -127,17 +131,20 @@ def _chunks(n: int):
         yield start, min(start + size, n)
 
 
-def _grid_elu_rows(rows: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor) -> torch.Tensor:
-    """(n, d) fields -> (n, d): A_inv @ elu(A @ row) for every row, chunk by chunk."""
-    out = torch.empty_like(rows, memory_format=torch.contiguous_format)
+def _grid_elu_rows(rows: torch.Tensor, A: torch.Tensor, A_inv: torch.Tensor,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
+    """(n, d) fields -> (n, d): A_inv @ elu(A @ row) for every row, chunk by chunk (into ``out``, which may be
+    ``rows`` itself: a chunk is read before it is written)."""
+    if out is None:
+        out = torch.empty_like(rows, memory_format=torch.contiguous_format)
     samples = rows.new_empty(_chunk_rows(len(rows)), A.shape[0])
     negative = torch.empty_like(samples)
     A_T, A_inv_T = A.T.contiguous(), A_inv.T.contiguous()
     for start, stop in _chunks(len(rows)):
         z, e = samples[:stop - start], negative[:stop - start]
         torch.mm(rows[start:stop], A_T, out=z)
-        torch.clamp(z, max=0, out=e).exp_().sub_(1)  # elu(z) = max(z, 0) + exp(min(z, 0)) - 1
-        z.clamp_(min=0).add_(e)
+        torch.clamp(z, max=0, out=e).exp_().sub_(1)  # elu(z) = max(z, exp(min(z, 0)) - 1): exp(z) - 1 >= z
+        torch.maximum(z, e, out=z)
         torch.mm(z, A_inv_T, out=out[start:stop])
     return out
 
