@@ -29,6 +29,7 @@ from ..exported import layer_kind
 from ..layers import channels_last
 from ..precision import native_bf16
 from ..registry import create_model
+from ..training import machine
 from ..training.allocator import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout, whose hubconf.py the cold start loads
@@ -237,7 +238,7 @@ def cpu_row(name: str, args) -> dict:
 
 
 def cpu_table(rows: list[dict], threads: int, bare: float | None, kept_memory: bool) -> str:
-    lines = [f"{threads} threads, torch {torch.__version__}, CPU capability "
+    lines = [f"{machine()}; {threads} threads, CPU capability "
              f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16: {'yes' if native_bf16() else 'no'} "
              "(zoo train's automatic precision times a step in each then), malloc "
              + ("keeping freed memory, as in zoo train" if kept_memory else "as the system set it")
