@@ -113,6 +113,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=64682),
     WeightsRecord(
+        preset='c4_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c4_mnist-rotated-12k', revision='w-de82941bb7c61d40',
+        files={
+            'README.md': 'eedab56759f28e254364ee2d0d52e57471e66c393a27618c2e2d71d3dfcf31a0',
+            'config.json': 'f2efd3b67bf22969415940471efa57bf398ff599af5c6ca1616cd8236249cf75',
+            'exported.safetensors': '787af65a0b9470f31bff7cd0f8d9948aed643805e3c3180cdbb3dcd6fc9f7def',
+            'model.safetensors': '55a3a5c277ea5dc5eed6c5aefe43d5799d895ebef0fee49cb4a33081fab58955',
+        },
+        metrics={'val_accuracy': 0.9854, 'test_rotated_accuracy': 0.9893, 'test_upright_accuracy': 0.9895},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
+        num_params=64682),
+    WeightsRecord(
         preset='c4_mnist', tag='upright', hub_id='equivariant-zoo/c4_mnist-upright', revision='w-04718804f6f73fa0',
         files={
             'README.md': '9ca69ff95c138cbfb6a48b7cc68e21a9ab54ed94a3f22b31e38a14945f434920',
@@ -132,6 +143,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
             'model.safetensors': 'dc6d757e5db197d8b659029d890a34db928ce5c2585486d0d96428a7f53d7812',
         },
         metrics={'val_accuracy': 0.9932, 'test_rotated_accuracy': 0.9938, 'test_upright_accuracy': 0.9942},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
+        num_params=64608),
+    WeightsRecord(
+        preset='c8_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c8_mnist-rotated-12k', revision='w-39908333fabcbcba',
+        files={
+            'README.md': '34981bcc0c15f850986b059feb886600dcb0b61906adfbffe09cfdffae54adc3',
+            'config.json': '6862993a7bb54910c68cc96c30320059da6318d14aab492147b5b4fdf3f0c074',
+            'exported.safetensors': 'bfd04ec32b905f7e1ea8f99db2ab6e191b44e9b680166fa64c71930c3b131639',
+            'model.safetensors': '3a206b8fa0a696bfcc44003dd155c45ac94eda3c5fb68321d428f0b4c750f99e',
+        },
+        metrics={'val_accuracy': 0.9864, 'test_rotated_accuracy': 0.988, 'test_upright_accuracy': 0.9875},
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=64608),
     WeightsRecord(
@@ -168,6 +190,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=74652),
     WeightsRecord(
+        preset='d4_mnist', tag='rotated-12k', hub_id='equivariant-zoo/d4_mnist-rotated-12k', revision='w-684103e258368afc',
+        files={
+            'README.md': 'e2b622ea4b2aa01f34991f582383bb26170a0d9932fe676b5e0f8ba277604925',
+            'config.json': 'ef49ba245ac63062ff6859180c698fb04b63d65ef1697e02791ab2b32ede0ad3',
+            'exported.safetensors': 'cffb874a6d1175052b095e4418f1e944621a40ee3ea0c62dce21e337bd44871a',
+            'model.safetensors': '1e267b07fd7c73f17d5b7dd7af915e547124c94a6cf52cd1b64db7184838ac48',
+        },
+        metrics={'val_accuracy': 0.9876, 'test_rotated_accuracy': 0.9894, 'test_upright_accuracy': 0.9887},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
+        num_params=74652),
+    WeightsRecord(
         preset='d4_mnist', tag='upright', hub_id='equivariant-zoo/d4_mnist-upright', revision='w-a2d54edf7bda8973',
         files={
             'README.md': 'b6d62df052b53db7f3be830757d7dad60c298c655cae91970f62ccc69c13082f',
@@ -190,6 +223,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=54010),
     WeightsRecord(
+        preset='so2_mnist', tag='rotated-12k', hub_id='equivariant-zoo/so2_mnist-rotated-12k', revision='w-e2d5b2577ef1544a',
+        files={
+            'README.md': '7a06314322cbfb20133c65cfc6838f2a6145f137ed8f1079020780796c78d297',
+            'config.json': '8f077c62bda368d15b45e97a2a4a3992362749e8f7b19565d6eed2f6855eaefb',
+            'exported.safetensors': 'c6428b3f2691161a66a9686e71eee6593e2e76a1b4f0b92da4f134eb6011d0c1',
+            'model.safetensors': '3d62c3c1133f4c39a2c5433b11f6514b9adffa7675aa5b4fb97dba8c99eec6eb',
+        },
+        metrics={'val_accuracy': 0.985, 'test_rotated_accuracy': 0.9883, 'test_upright_accuracy': 0.9871},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
+        num_params=54010),
+    WeightsRecord(
         preset='so2_mnist', tag='upright', hub_id='equivariant-zoo/so2_mnist-upright', revision='w-71eef0d8bfe64de9',
         files={
             'README.md': '2a507001ece28ccd213e5cc07f6bb3d28fd4ca2b5f7bc4c7ec9f968e3c6ebc69',
@@ -209,6 +253,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
             'model.safetensors': 'ada62d2c6c6125b1379905c3293c2922961720a85ccf671662b03d861024ad75',
         },
         metrics={'val_accuracy': 0.9876, 'test_rotated_accuracy': 0.9888, 'test_upright_accuracy': 0.9887},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
+        num_params=65354),
+    WeightsRecord(
+        preset='trivial_mnist', tag='rotated-12k', hub_id='equivariant-zoo/trivial_mnist-rotated-12k', revision='w-465dfcb7573de646',
+        files={
+            'README.md': 'f79c8e17414a83eb748ebe60539c386cb25628ab440da1d989543722ae624a3f',
+            'config.json': '946bb6a5fa6f3890ca28818126da35ca7b5771e9b647af4cb80a0b73618cd299',
+            'exported.safetensors': '075eec082c70f27624a9032435a1967e9b1dcfeb91d5ff0ba8d0aad2fa0864ec',
+            'model.safetensors': 'da45db8966672a0a6d2cbdb8155bf9634b74dfca71bbe13ce50cf57f17bbfed2',
+        },
+        metrics={'val_accuracy': 0.9734, 'test_rotated_accuracy': 0.976, 'test_upright_accuracy': 0.9722},
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=65354),
     WeightsRecord(
