@@ -13,6 +13,7 @@ config.json, e.g. a training run's) is evaluated the same way; its numbers go on
 from __future__ import annotations
 
 import json
+import textwrap
 import time
 from pathlib import Path
 
@@ -72,7 +73,7 @@ def plot_profiles(results: dict[str, dict], out: str | Path, title: str) -> None
     ax.set_xticks(range(0, 361, 45))
     ax.set_xlabel("rotation of every test image (degrees)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 90), fontsize=9)  # the tags' descriptions are long
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="model (rotated test)", title_fontsize=8)
     fig.tight_layout()
