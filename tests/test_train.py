@@ -113,7 +113,6 @@ def test_the_readme_training_line_leaves_published_weights_alone(mnist_root, tmp
         assert refused.returncode != 0 and message in refused.stderr
 
 
-
 _RSS_AFTER_FREE = """
 import sys, torch
 from zoo.training.allocator import keep_freed_memory
