@@ -2,8 +2,11 @@
 
     .venv/bin/python experiments/so2_kernels.py
 
-- ELU on one chunk of grid samples (4,096 x 16): torch's ELU (expm1, one element at a time on CPUs) against
-  max(z, 0) + exp(min(z, 0)) - 1, and the two exponentials alone;
+- ELU on one chunk of grid samples (8,192 x 16): torch's ELU (expm1, one element at a time on CPUs) against
+  max(z, 0) + exp(min(z, 0)) - 1, and the exponentials alone: exp, expm1 and exp2, on N(0, 1) samples and on
+  samples near -100, where exp's result underflows;
+- the samples back to fields, (8,192 x 16) @ (16 x 7): one product against the rows paired up,
+  (4,096 x 32) @ blockdiag (32 x 14), as ``zoo.layers._Paired`` does;
 - the per-channel batch statistics of a (128, 84, 14, 14) channels-last tensor: torch.var_mean against
   torch.native_batch_norm (statistics and normalised output);
 - the grid nonlinearity on block 1's activations (batch 128): escnn's formula in plain operations
@@ -41,16 +44,26 @@ def with_backward(fn, x: torch.Tensor):
 
 def main() -> None:
     torch.set_num_threads(1)
-    z = torch.randn(4096, 16)
+    z = torch.randn(8192, 16)
     buffer = torch.empty_like(z)
 
     def exp_elu():
         torch.clamp(z, max=0, out=buffer).exp_().sub_(1)
         return z.clamp(min=0).add_(buffer)
 
-    print("ELU on a 4,096 x 16 chunk (ms):", {
+    print("ELU on an 8,192 x 16 chunk (ms):", {
         "torch F.elu": round(median_ms(lambda: F.elu(z)), 3), "exp form": round(median_ms(exp_elu), 3),
-        "torch.expm1": round(median_ms(lambda: torch.expm1(z)), 3), "torch.exp": round(median_ms(lambda: torch.exp(z)), 3)})
+        "torch.expm1": round(median_ms(lambda: torch.expm1(z)), 3), "torch.exp": round(median_ms(lambda: torch.exp(z)), 3),
+        "torch.exp2": round(median_ms(lambda: torch.exp2(z)), 3)})
+    low = torch.full_like(z, -100.0)
+    print("the same near -100 (ms):", {"torch.exp": round(median_ms(lambda: torch.exp(low)), 3),
+                                       "torch.exp2": round(median_ms(lambda: torch.exp2(low * 1.4427)), 3)})
+
+    back, fields = torch.randn(16, 7), torch.empty(8192, 7)
+    pair = torch.block_diag(back, back)
+    print("samples back to fields, (8,192 x 16) @ (16 x 7) (ms):", {
+        "one product": round(median_ms(lambda: torch.mm(z, back, out=fields)), 3),
+        "rows paired": round(median_ms(lambda: torch.mm(z.view(4096, 32), pair, out=fields.view(4096, 14))), 3)})
 
     x = torch.randn(128, 84, 14, 14).contiguous(memory_format=torch.channels_last)
     print("per-channel statistics of (128, 84, 14, 14), channels-last (ms):", {

@@ -16,7 +16,7 @@ def test_bench_runs_and_prints_its_table(capsys):
     from zoo.cli import bench
 
     rows = bench.main(["trivial_mnist", "--no-compile", "--no-cold-start", "--threads", "1", "--rounds", "1",
-                       "--seconds", "0.01"])
+                       "--seconds", "0.01", "--bf16", "yes"])
     (row,) = rows
     assert row["model"] == "trivial_mnist" and row["params"] == 65_354 and row["ref_params"] > 0
     assert all(row[k] > 0 for k in ("train_fp32", "train_bf16", "ref_train_fp32", "infer_escnn", "infer_export"))

@@ -4,7 +4,8 @@
     zoo bench c8_mnist --threads 1
     zoo bench so2_mnist trivial_mnist --threads 1 --profile   # where a training step's time goes
 
-Per preset: parameters, MFLOPs per 28x28 image, training images/s (float32 and bfloat16 autocast, batch 128),
+Per preset: parameters, MFLOPs per 28x28 image, training images/s (float32, and bfloat16 autocast where the CPU
+has native bfloat16 or ``--bf16 yes``; batch 128),
 inference images/s (batch 256) of the escnn model in eval mode, of its plain-PyTorch export and of the export
 under torch.compile, the achieved GFLOP/s of the exported model, and the cold start from a new process to the
 first prediction (escnn path and exported path, with pretrained weights), next to the same figures for a plain
@@ -16,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
+from math import nan
 from pathlib import Path
 
 import torch
@@ -222,9 +224,10 @@ def cpu_row(name: str, args) -> dict:
     mflops = count_mflops(model)
     row = {"model": name, "params": sum(p.numel() for p in model.parameters()), "mflops": mflops,
            "ref_params": sum(p.numel() for p in reference.parameters())}
-    row.update(rates({"train_fp32": training_step(model, False), "train_bf16": training_step(model, True),
-                      "ref_train_fp32": training_step(train_reference, False),
-                      "ref_train_bf16": training_step(train_reference, True)}, 128, args.rounds, args.seconds))
+    train = {"train_fp32": training_step(model, False), "ref_train_fp32": training_step(train_reference, False)}
+    if measure_bf16(args):
+        train.update(train_bf16=training_step(model, True), ref_train_bf16=training_step(train_reference, True))
+    row.update(rates(train, 128, args.rounds, args.seconds))
     infer = {"infer_escnn": inference(model.eval()), "infer_export": inference(exported),
              "ref_infer": inference(reference.eval())}
     if not args.no_compile:
@@ -237,10 +240,18 @@ def cpu_row(name: str, args) -> dict:
     return row
 
 
+def measure_bf16(args) -> bool:
+    """``--bf16 auto``: only where the CPU has native bfloat16 (elsewhere zoo train never picks it, and an emulated
+    step can take ten times as long as a float32 one)."""
+    return args.bf16 == "yes" or (args.bf16 == "auto" and native_bf16())
+
+
 def cpu_table(rows: list[dict], threads: int, bare: float | None, kept_memory: bool) -> str:
+    bf16 = ("(zoo train's automatic precision times a step in each then)" if native_bf16()
+            else "(zoo train trains in float32 then" + ("" if "train_bf16" in rows[0] else "; bf16 not measured") + ")")
     lines = [f"{machine()}; {threads} threads, CPU capability "
              f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16: {'yes' if native_bf16() else 'no'} "
-             "(zoo train's automatic precision times a step in each then), malloc "
+             f"{bf16}, malloc "
              + ("keeping freed memory, as in zoo train" if kept_memory else "as the system set it")
              + "; images/s unless stated"
              + ("" if bare is None else f"; bare `python -c 'import torch'`: {bare:.2f} s"), ""]
@@ -251,11 +262,12 @@ def cpu_table(rows: list[dict], threads: int, bare: float | None, kept_memory: b
     for r in rows:
         ratio = r["ref_train_fp32"] / r["train_fp32"]
         lines.append(f"| {r['model']} | {r['params']:,} | {r['mflops']:.1f} | {r['train_fp32']:.0f} "
-                     f"| {r['train_bf16']:.0f} | {r['ref_train_fp32']:.0f} | {r['ref_train_bf16']:.0f} "
+                     f"| {r.get('train_bf16', nan):.0f} | {r['ref_train_fp32']:.0f} "
+                     f"| {r.get('ref_train_bf16', nan):.0f} "
                      f"| {ratio:.2f}x slower | {r['infer_escnn']:.0f} | {r['infer_export']:.0f} "
-                     f"| {r.get('infer_compiled', float('nan')):.0f} | {r['ref_infer']:.0f} "
+                     f"| {r.get('infer_compiled', nan):.0f} | {r['ref_infer']:.0f} "
                      f"| {r['infer_export'] / r['ref_infer']:.2f}x | {r['gflops_export']:.1f} "
-                     f"| {r.get('cold_escnn', float('nan')):.2f} | {r.get('cold_export', float('nan')):.2f} |")
+                     f"| {r.get('cold_escnn', nan):.2f} | {r.get('cold_export', nan):.2f} |")
     return "\n".join(lines)
 
 
@@ -265,6 +277,8 @@ def main(argv=None) -> list[dict]:
     add_threads(p)
     p.add_argument("--no-compile", action="store_true", help="skip torch.compile (it takes ~20 s per model)")
     p.add_argument("--no-cold-start", action="store_true")
+    p.add_argument("--bf16", choices=("auto", "yes", "no"), default="auto",
+                   help="time bfloat16 autocast training too (auto: where the CPU has native bfloat16)")
     p.add_argument("--rounds", type=positive_int, default=5, help="interleaved timing rounds (default: %(default)s)")
     p.add_argument("--seconds", type=positive_float, default=0.6,
                    help="seconds each contender runs per round (default: %(default)s)")
