@@ -187,13 +187,16 @@ def test_fourier_elu_matches_escnn(digits):
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 def test_chunked_fourier_elu_is_the_plain_one_with_its_gradient(monkeypatch, layout):
-    """zoo.layers.fourier_elu (chunks of rows, ELU through exp, samples recomputed in the backward) computes
-    fourier_elu_reference (escnn's formula in plain operations) and its gradient, across chunk borders."""
+    """zoo.layers.fourier_elu (chunks of rows, ELU through exp2, the product back to fields on paired rows,
+    samples recomputed in the backward) computes fourier_elu_reference (escnn's formula in plain operations) and
+    its gradient, across chunk borders."""
     from zoo import layers
 
     act = built_model("so2_mnist").blocks[0].act
     A, A_inv = act.A.double(), act.Ainv.double()
-    monkeypatch.setattr(layers, "GRID_ROWS", 37)  # 3 * 5 * 6 pixels * 6 fields = 540 rows: 15 chunks, one short
+    # 3 * 5 * 6 pixels * 6 fields = 540 rows: 14 chunks of 37 (odd: unpaired) and one of 22 (paired), whatever
+    # the number of threads
+    monkeypatch.setattr(layers, "_chunk_rows", lambda n: min(n, 37))
     x = torch.randn(3, A.shape[1] * 6, 5, 6, dtype=torch.float64) * 2
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
