@@ -54,7 +54,7 @@ class GroupMaxPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         if self.grid.numel() > 0:  # the fields as rows (a view when x is channels-last, as the SO(2) models run)
-            samples = x.permute(0, 2, 3, 1).reshape(-1, self.fibre_dim) @ self.grid.to(x.dtype).T
+            samples = x.permute(0, 2, 3, 1).reshape(-1, self.fibre_dim) @ self.grid.to(x.device, x.dtype).T
             # max's backward routes the gradient by index; amax's compares every sample with the maximum
             pooled = samples.max(dim=1).values if samples.requires_grad else samples.amax(dim=1)
             return pooled.reshape(b, h, w, c // self.fibre_dim).permute(0, 3, 1, 2)
