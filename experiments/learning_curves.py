@@ -1,6 +1,6 @@
 """Learning curves: every preset trained on the first N rotated training images, N in {1,000, 3,000, 12,000}.
 
-    python experiments/learning_curves.py run [--lanes 2] [--only c4_mnist,...]  # train what has no record yet
+    python experiments/learning_curves.py run [--lanes 2] [--only c4_mnist,...] [--device cuda]  # what has no record
     python experiments/learning_curves.py report [--update]                     # table + figure from the records
     python experiments/learning_curves.py publish    # the 12,000-image runs -> weights/<preset>-rotated-12k
 
@@ -27,13 +27,14 @@ import os
 import subprocess
 import sys
 import time
+from math import nan
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = ROOT / "experiments" / "curves"
 RUNS = ROOT / "runs" / "curves"
-PRESETS = ("trivial_mnist", "c4_mnist", "c8_mnist", "d4_mnist", "so2_mnist")
+PRESETS = ("trivial_mnist", "c4_mnist", "c8_mnist", "d4_mnist", "so2_mnist", "c8_wide_mnist")
 # N -> its schedules, the first the default: (epochs, batch size, seeds, steps between validations)
 SCHEDULES = {1000: ((50, 64, (0, 1), 375),), 3000: ((25, 64, (0, 1), 575),),
              12000: ((20, 128, (0,), 620), (36, 128, (0,), 620))}
@@ -63,16 +64,16 @@ def plan(presets, seeds=None) -> list[dict]:
     return sorted(jobs, key=lambda j: (j["seed"], -j["n"] * j["epochs"] / SPEED.get(j["preset"], 100)))
 
 
-def train_command(job: dict, data_root: str, run_dir: Path) -> list[str]:
+def train_command(job: dict, data_root: str, run_dir: Path, device: str = "cpu") -> list[str]:
     preset = job["preset"]
     return [str(ROOT / ".venv/bin/zoo"), "train", preset, "--data-root", data_root, "--train-size", str(job["n"]),
             "--epochs", str(job["epochs"]), "--batch-size", str(job["batch"]), "--seed", str(job["seed"]),
             "--label-smoothing", "0.1", "--ema", "0.999", "--threads", "1", "--no-progress",
-            "--val-every", str(job["val_every"]), "--checkpoint-every", "100",
+            "--val-every", str(job["val_every"]), "--checkpoint-every", "100", "--device", device,
             "--run-dir", str(run_dir), "--out", str(run_dir / "out")]
 
 
-def run_job(job: dict, data_root: str) -> str:
+def run_job(job: dict, data_root: str, device: str = "cpu") -> str:
     name = _name(job)
     record, run_dir = RECORDS / f"{name}.json", RUNS / name
     if record.is_file():
@@ -82,7 +83,7 @@ def run_job(job: dict, data_root: str) -> str:
     started = time.time()
     with open(run_dir / "log.txt", "a") as log:
         if not (run_dir / "out" / "config.json").is_file():
-            command = train_command(job, data_root, run_dir)
+            command = train_command(job, data_root, run_dir, device)
             if (run_dir / "resume.safetensors").is_file():
                 command.append("--resume")
             subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=True, cwd=ROOT)
@@ -115,13 +116,13 @@ def run(args) -> None:
         jobs = [by_name[name] for name in args.jobs.split(",")]
     print(f"{len(jobs)} runs, {args.lanes} at a time", flush=True)
     with ThreadPoolExecutor(args.lanes) as pool:
-        for line in pool.map(lambda j: _safe(j, args.data_root), jobs):
+        for line in pool.map(lambda j: _safe(j, args.data_root, args.device), jobs):
             print(line, flush=True)
 
 
-def _safe(job: dict, data_root: str) -> str:
+def _safe(job: dict, data_root: str, device: str) -> str:
     try:
-        return run_job(job, data_root)
+        return run_job(job, data_root, device)
     except subprocess.CalledProcessError as e:
         return f"{_name(job)}: FAILED ({e}); see its log.txt"
 
@@ -173,7 +174,7 @@ def tables(found: dict) -> tuple[str, str]:
 
     every, found = found, chosen(found)
     sizes = sorted({n for _, n in found})
-    presets = [p for p in PRESETS + ("c8_wide_mnist",) if any((p, n) in found for n in sizes)]
+    presets = [p for p in PRESETS if any((p, n) in found for n in sizes)]
     head = "| model | " + " | ".join(f"N = {n:,}" for n in sizes) + " |"
     rule = "| --- | " + " | ".join("---:" for _ in sizes) + " |"
     rows = [head, rule]
@@ -219,18 +220,20 @@ def plot(found: dict, out: Path) -> None:
     found = chosen(found)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
     base = {n: _mean(runs) for (p, n), runs in found.items() if p == "trivial_mnist"}
-    for p in PRESETS + ("c8_wide_mnist",):
+    every_size = sorted({n for _, n in found})
+    for p in PRESETS:
         sizes = sorted(n for q, n in found if q == p)
         if not sizes:
             continue
-        line, = left.plot(sizes, [_mean(found[(p, n)]) for n in sizes], marker="o", label=p)
+        # nan where a preset has no run of a size: the line breaks there rather than drawing a point it lacks
+        line, = left.plot(every_size, [_mean(found[(p, n)]) if (p, n) in found else nan for n in every_size],
+                          marker="o", label=p)
         for n in sizes:
             left.scatter([n] * len(found[(p, n)]), [100 * r["test_rotated_accuracy"] for r in found[(p, n)]],
                          s=12, color=line.get_color(), alpha=0.6)
-        lead = [n for n in sizes if n in base]
-        if p != "trivial_mnist" and lead:
-            right.plot(lead, [_mean(found[(p, n)]) - base[n] for n in lead], marker="o", label=p,
-                       color=line.get_color())
+        if p != "trivial_mnist" and any(n in base for n in sizes):
+            right.plot(every_size, [_mean(found[(p, n)]) - base[n] if (p, n) in found and n in base else nan
+                                    for n in every_size], marker="o", label=p, color=line.get_color())
     for ax, label in ((left, "rotated test accuracy (%)"), (right, "lead over the plain CNN (points)")):
         ax.set_xscale("log")
         ax.set_xticks([1000, 3000, 12000, 55000], ["1,000", "3,000", "12,000", "55,000"])
@@ -269,7 +272,8 @@ def publish(args) -> None:
     from zoo.registry import weights_folder
 
     found = chosen(load_records())
-    for preset in args.presets.split(","):
+    presets = args.presets.split(",") if args.presets else [p for p in PRESETS if (p, 12000) in found]
+    for preset in presets:
         runs = [r for r in found.get((preset, 12000), []) if r["seed"] == 0]
         if not runs:
             raise SystemExit(f"no record of {run_name(preset, 12000, 0)}: run it first")
@@ -292,10 +296,12 @@ def main(argv=None) -> None:
     r.add_argument("--seeds", default=None, help="comma-separated seeds (default: the plan's)")
     r.add_argument("--jobs", default=None, help="comma-separated run names (e.g. c4_mnist-n1000-s0), in this order")
     r.add_argument("--data-root", default=os.environ.get("DATA", str(ROOT.parent / "shared" / "data")))
+    r.add_argument("--device", default="cpu", help="where zoo train runs: cpu, or cuda on a GPU machine (the "
+                   "record says which; evaluation stays on the CPU)")
     r = sub.add_parser("report")
     r.add_argument("--update", action="store_true", help="write the tables into README.md and docs/training.md")
     r = sub.add_parser("publish", help="the 12,000-image runs as the rotated-12k weights")
-    r.add_argument("--presets", default=",".join(PRESETS))
+    r.add_argument("--presets", default=None, help="comma-separated (default: every preset with a 12,000-image record)")
     r.add_argument("--overwrite", action="store_true", help="replace published rotated-12k weights")
     r.add_argument("--runs", default=str(RUNS), help="the folder of the runs (default: runs/curves)")
     args = p.parse_args(argv)
