@@ -27,8 +27,8 @@ import os
 import subprocess
 import sys
 import time
-from math import nan
 from concurrent.futures import ThreadPoolExecutor
+from math import nan
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

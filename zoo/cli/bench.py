@@ -247,8 +247,8 @@ def measure_bf16(args) -> bool:
 
 
 def cpu_table(rows: list[dict], threads: int, bare: float | None, kept_memory: bool) -> str:
-    bf16 = ("(zoo train's automatic precision times a step in each then)" if native_bf16()
-            else "(zoo train trains in float32 then" + ("" if "train_bf16" in rows[0] else "; bf16 not measured") + ")")
+    bf16 = ("(zoo train's automatic precision times a step in each then" if native_bf16()
+            else "(zoo train trains in float32 then") + ("" if "train_bf16" in rows[0] else "; bf16 not measured") + ")"
     lines = [f"{machine()}; {threads} threads, CPU capability "
              f"{torch.backends.cpu.get_cpu_capability()}, native bfloat16: {'yes' if native_bf16() else 'no'} "
              f"{bf16}, malloc "
