@@ -7,6 +7,10 @@
   samples at -90, where exp's result is subnormal;
 - the samples back to fields, (8,192 x 16) @ (16 x 7): one product against the rows paired up,
   (4,096 x 32) @ blockdiag (32 x 14), as ``zoo.layers._Paired`` does;
+- the invariant pooling's maximum over 16 samples of 8,192 fields: over the rows of an (8,192 x 16) matrix against
+  over the columns of its transpose (as ``zoo.layers.grid_max`` computes the samples without gradients), and
+  ``max`` with indices (with gradients); and the pooling of the last block (batch 256 without gradients, 128
+  with), chunked (``grid_max``) against the plain formula;
 - the per-channel batch statistics of a (128, 84, 14, 14) channels-last tensor: torch.var_mean against
   torch.native_batch_norm (statistics and normalised output);
 - the grid nonlinearity on block 1's activations (batch 128): escnn's formula in plain operations
@@ -21,7 +25,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from zoo.layers import fourier_elu, fourier_elu_reference
+from zoo.layers import fourier_elu, fourier_elu_reference, grid_max
 from zoo.registry import create_model
 
 
@@ -65,6 +69,12 @@ def main() -> None:
         "one product": round(median_ms(lambda: torch.mm(z, back, out=fields)), 3),
         "rows paired": round(median_ms(lambda: torch.mm(z.view(4096, 32), pair, out=fields.view(4096, 14))), 3)})
 
+    maxima, index, z_T = torch.empty(8192), torch.empty(8192, dtype=torch.long), z.T.contiguous()
+    print("maximum over 16 samples of 8,192 fields (ms):", {
+        "amax over rows (8,192 x 16)": round(median_ms(lambda: torch.amax(z, dim=1, out=maxima)), 3),
+        "amax over columns (16 x 8,192)": round(median_ms(lambda: torch.amax(z_T, dim=0, out=maxima)), 3),
+        "max with indices over rows": round(median_ms(lambda: torch.max(z, dim=1, out=(maxima, index))), 3)})
+
     x = torch.randn(128, 84, 14, 14).contiguous(memory_format=torch.channels_last)
     print("per-channel statistics of (128, 84, 14, 14), channels-last (ms):", {
         "torch.var_mean": round(median_ms(lambda: torch.var_mean(x, dim=(0, 2, 3)), 5), 2),
@@ -82,6 +92,21 @@ def main() -> None:
             "torch ELU, same channels": median_ms(with_backward(F.elu, x), 5)}
     print("grid nonlinearity on (128, 84, 14, 14), forward (ms):", {k: round(v, 1) for k, v in forward.items()})
     print("grid nonlinearity, forward + backward (ms):", {k: round(v, 1) for k, v in both.items()})
+
+    grid = create_model("so2_mnist", initialize=False).group_pool.grid
+
+    def plain_max(rows):
+        samples = rows @ grid.T
+        return samples.max(dim=1).values if samples.requires_grad else samples.amax(dim=1)
+
+    rows = torch.randn(256 * 7 * 7 * 24, 7)
+    with torch.no_grad():
+        pooled = {"plain formula": median_ms(lambda: plain_max(rows), 5),
+                  "chunked": median_ms(lambda: grid_max(rows, grid), 5)}
+    trained = {"plain formula": median_ms(with_backward(plain_max, rows[:len(rows) // 2]), 5),
+               "chunked": median_ms(with_backward(lambda t: grid_max(t, grid), rows[:len(rows) // 2]), 5)}
+    print("invariant pooling of the last block, batch 256, forward (ms):", {k: round(v, 1) for k, v in pooled.items()})
+    print("the same at batch 128, forward + backward (ms):", {k: round(v, 1) for k, v in trained.items()})
 
 
 if __name__ == "__main__":

@@ -222,6 +222,28 @@ def test_chunked_fourier_elu_is_the_plain_one_with_its_gradient(monkeypatch, lay
     assert layers.fourier_elu(x.to("meta"), A.to("meta"), A_inv.to("meta")).shape == x.shape
 
 
+def test_chunked_grid_max_is_the_plain_one_with_its_gradient(monkeypatch):
+    """zoo.layers.grid_max (the SO(2) group pooling: chunks of rows, the gradient routed to each row's maximal
+    sample by index) computes max(grid @ row) and its gradient, across chunk borders and in both layouts."""
+    from zoo import layers
+
+    grid = built_model("so2_mnist").group_pool.grid.double()
+    monkeypatch.setattr(layers, "_chunk_rows", lambda n: min(n, 37))
+    pool = layers.GroupMaxPool(grid.shape[1], grid)
+    x = torch.randn(3, grid.shape[1] * 4, 5, 6, dtype=torch.float64)  # 360 rows: 9 chunks of 37, one of 27
+    plain = (x.reshape(3, 4, grid.shape[1], 30).transpose(2, 3) @ grid.T).amax(dim=3).reshape(3, 4, 5, 6)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        torch.testing.assert_close(pool(x.contiguous(memory_format=layout)), plain, rtol=1e-12, atol=0)
+    assert torch.autograd.gradcheck(pool, (x.clone().requires_grad_(),), fast_mode=True)
+    leaf = x.clone().requires_grad_()
+    weights = torch.randn(3, 4, 5, 6, dtype=torch.float64)
+    (pool(leaf) * weights).sum().backward()
+    samples = (x.reshape(3, 4, grid.shape[1], 30).transpose(2, 3) @ grid.T)  # (3, 4, 30, N)
+    routed = grid[samples.argmax(dim=3)] * weights.reshape(3, 4, 30, 1)  # (3, 4, 30, d)
+    torch.testing.assert_close(leaf.grad, routed.transpose(2, 3).reshape(x.shape), rtol=1e-12, atol=1e-12)
+    assert layers.grid_max(x.to("meta").reshape(-1, grid.shape[1]), grid.to("meta")).shape == (360,)
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_export_matches_and_has_no_escnn(name, digits):
     model = built_model(name).eval()

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BlurPool2d", "GroupMaxPool", "FourierELU", "fourier_elu", "fourier_elu_reference", "channels_last",
-           "check_images", "check_num_classes"]
+__all__ = ["BlurPool2d", "GroupMaxPool", "grid_max", "FourierELU", "fourier_elu", "fourier_elu_reference",
+           "channels_last", "check_images", "check_num_classes"]
 
 
 class BlurPool2d(nn.Module):
@@ -54,12 +54,74 @@ class GroupMaxPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         if self.grid.numel() > 0:  # the fields as rows (a view when x is channels-last, as the SO(2) models run)
-            samples = x.permute(0, 2, 3, 1).reshape(-1, self.fibre_dim) @ self.grid.to(x.device, x.dtype).T
-            # max's backward routes the gradient by index; amax's compares every sample with the maximum
-            pooled = samples.max(dim=1).values if samples.requires_grad else samples.amax(dim=1)
+            rows = x.permute(0, 2, 3, 1).reshape(-1, self.fibre_dim)
+            pooled = grid_max(rows, self.grid.to(x.device, x.dtype))
             return pooled.reshape(b, h, w, c // self.fibre_dim).permute(0, 3, 1, 2)
         x = x.reshape(b, c // self.fibre_dim, self.fibre_dim, h * w)
         return x.amax(dim=2).reshape(b, c // self.fibre_dim, h, w)
+
+
+def grid_max(rows: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """(n, d) fields -> (n,): the maximum of each field's samples on the grid, ``max(grid @ row)``.
+
+    On a CPU, chunk by chunk like ``fourier_elu``: the (n, N) samples are never stored, and the gradient of a
+    row is ``grid[k] * g`` for its maximal sample k (what ``max``'s backward routes, without the (n, N) zeros and
+    the product back). Elsewhere, and when scripted, traced or compiled, the plain formula.
+    """
+    if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
+            or rows.device.type != "cpu"):
+        samples = rows @ grid.T
+        # max's backward routes the gradient by index; amax's compares every sample with the maximum
+        return samples.max(dim=1).values if samples.requires_grad else samples.amax(dim=1)
+    return _grid_max_chunked(rows, grid)
+
+
+@torch.jit.unused
+def _grid_max_chunked(rows: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(rows.device.type, enabled=False):  # in the input's dtype; out= has no autocast
+        if torch.is_grad_enabled() and rows.requires_grad:
+            return _GridMax.apply(rows, grid)
+        return _grid_max_rows(rows, grid)[0]
+
+
+def _grid_max_rows(rows: torch.Tensor, grid: torch.Tensor, indices: bool = False):
+    """(maxima (n,), their grid indices (n,) if ``indices`` else None), chunk by chunk.
+
+    Without indices the samples of a chunk are computed transposed, (N, rows), and reduced over their first
+    dimension: torch reduces an (n, 16) matrix over its rows of 16 at a tenth of that speed (on an AVX2 CPU,
+    0.31 against 0.02 ms for 8,192 rows). ``max`` with indices is slow either way, and slower still transposed.
+    """
+    n, size = len(rows), grid.shape[0]
+    out = rows.new_empty(n)
+    if not indices:
+        flat, grid = rows.new_empty(size * _chunk_rows(n)), grid.contiguous()
+        for fields, result in _chunks(rows, out):
+            samples = flat[:size * len(fields)].view(size, len(fields))
+            torch.mm(grid, fields.T, out=samples)
+            torch.amax(samples, dim=0, out=result)
+        return out, None
+    where = torch.empty(n, dtype=torch.long, device=rows.device)
+    (samples,), grid_T = _scratch(rows, size, count=1), grid.T.contiguous()
+    for fields, result, at in _chunks(rows, out, where):
+        s = _head(samples, len(fields))
+        torch.mm(fields, grid_T, out=s)
+        torch.max(s, dim=1, out=(result, at))
+    return out, where
+
+
+class _GridMax(torch.autograd.Function):
+    """``_grid_max_rows`` with its gradient; saves the index of each row's maximal sample."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        out, where = _grid_max_rows(rows, grid, indices=True)
+        ctx.save_for_backward(grid, where)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        grid, where = ctx.saved_tensors
+        return grid.index_select(0, where).mul_(grad.unsqueeze(1)), None
 
 
 class FourierELU(nn.Module):
