@@ -12,7 +12,8 @@
   ``max`` with indices (with gradients); and the pooling of the last block (batch 256 without gradients, 128
   with), chunked (``grid_max``) against the plain formula;
 - the per-channel batch statistics of a (128, 84, 14, 14) channels-last tensor: torch.var_mean against
-  torch.native_batch_norm (statistics and normalised output);
+  torch.native_batch_norm (statistics and normalised output) and torch.batch_norm_update_stats (statistics
+  alone, as ``zoo.groups._FieldNorm`` takes them);
 - the grid nonlinearity on block 1's activations (batch 128): escnn's formula in plain operations
   (fourier_elu_reference) against the zoo's chunked one, forward and forward + backward, next to torch's ELU
   on the same channels.
@@ -79,7 +80,9 @@ def main() -> None:
     print("per-channel statistics of (128, 84, 14, 14), channels-last (ms):", {
         "torch.var_mean": round(median_ms(lambda: torch.var_mean(x, dim=(0, 2, 3)), 5), 2),
         "torch.native_batch_norm": round(median_ms(
-            lambda: torch.native_batch_norm(x, None, None, None, None, True, 0.0, 0.0), 5), 2)})
+            lambda: torch.native_batch_norm(x, None, None, None, None, True, 0.0, 0.0), 5), 2),
+        "torch.batch_norm_update_stats": round(median_ms(
+            lambda: torch.batch_norm_update_stats(x, None, None, 0.0), 5), 2)})
 
     act = create_model("so2_mnist", initialize=False).blocks[1].act
     A, A_inv = act.A.detach(), act.Ainv.detach()

@@ -78,15 +78,14 @@ class IIDBatchNorm(enn.IIDBatchNorm2d):
 
 class _FieldNorm(torch.autograd.Function):
     """The training-mode ``IIDBatchNorm`` in three passes over the tensor, each a kernel of torch's own batch norm or
-    a multiply-add. Forward: the per-channel mean and variance (``torch.native_batch_norm``), then
-    y = x * scale + shift. Backward: the per-channel sums of g and of g * (x - mean)
-    (``native_batch_norm_backward``), then dx = g * scale + x * u + w. The small per-channel algebra between
+    a multiply-add. Forward: the per-channel mean and variance (``torch.batch_norm_update_stats``: batch norm's
+    statistics without its normalised output), then y = x * scale + shift. Backward: the per-channel sums of g
+    and of g * (x - mean) (``native_batch_norm_backward``), then dx = g * scale + x * u + w. The small per-channel algebra between
     (``IIDBatchNorm.per_channel``) is differentiated by autograd. Updates the running statistics."""
 
     @staticmethod
     def forward(ctx, x, norm, momentum, names, *params):
-        _, mean, invstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, 0.0)
-        var = invstd.pow(-2)  # biased; 0 for a constant channel (invstd = inf)
+        mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)  # var biased
         n = x.numel() // x.shape[1]
         scale, shift, stats = norm.per_channel(mean, var, n, dict(zip(names, params)))
         with torch.no_grad():
