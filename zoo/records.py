@@ -179,6 +179,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=144466),
     WeightsRecord(
+        preset='c8_wide_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c8_wide_mnist-rotated-12k', revision='w-88b59067c879bdde',
+        files={
+            'README.md': '5609e6b43648b2980e287c9c25056ad32b010ce15c3d569ced8b2ddebaecd533',
+            'config.json': 'de83396ff546a8f506ca0db422cd74e0914f0534f60d707c3d19d8d32a7f0890',
+            'exported.safetensors': '074f465f1fe09df8c0de512453ef7ddce87033e6163b7d94aa55e167c4ea7f14',
+            'model.safetensors': '3f582e69889698742f9531d32660ba74191d8282390705895f87d1d1755f0362',
+        },
+        metrics={'val_accuracy': 0.9878, 'test_rotated_accuracy': 0.9889, 'test_upright_accuracy': 0.9891},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
+        num_params=144466),
+    WeightsRecord(
         preset='d4_mnist', tag='rotated', hub_id='equivariant-zoo/d4_mnist', revision='w-05bbd5c25c39e588',
         files={
             'README.md': 'b290f519e0ea1d5feebca492e0ecf9c308e21a8cd2aae045ff52bdc52ce85e29',
