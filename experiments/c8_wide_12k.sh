@@ -12,8 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 R=runs/curves/c8_wide_mnist-n12000-s0
-PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 .venv/bin/zoo train c8_wide_mnist --data-root "$DATA" --train-size 12000 \
-    --epochs 20 --batch-size 128 --seed 0 --label-smoothing 0.1 --ema 0.999 --threads 2 --no-progress \
-    --val-every 620 --checkpoint-every 100 --run-dir "$R" --out "$R/out" --resume >> "$R/log.txt" 2>&1
+mkdir -p "$R"
+RESUME=$([ -f "$R/resume.safetensors" ] && echo --resume || true)  # as run: --resume, from step 200
+if [ ! -f "$R/out/config.json" ]; then
+    PYTHONUNBUFFERED=1 OMP_NUM_THREADS=2 .venv/bin/zoo train c8_wide_mnist --data-root "$DATA" --train-size 12000 \
+        --epochs 20 --batch-size 128 --seed 0 --label-smoothing 0.1 --ema 0.999 --threads 2 --no-progress \
+        --val-every 620 --checkpoint-every 100 --run-dir "$R" --out "$R/out" $RESUME >> "$R/log.txt" 2>&1
+fi
 .venv/bin/python experiments/learning_curves.py run --lanes 1 --only c8_wide_mnist --jobs c8_wide_mnist-n12000-s0 \
     --data-root "$DATA"

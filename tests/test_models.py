@@ -229,18 +229,30 @@ def test_chunked_grid_max_is_the_plain_one_with_its_gradient(monkeypatch):
 
     grid = built_model("so2_mnist").group_pool.grid.double()
     monkeypatch.setattr(layers, "_chunk_rows", lambda n: min(n, 37))
+    chunked = []  # the chunked path ran, with (True) and without (False) the maxima's indices
+    rows_of = layers._grid_max_rows
+    monkeypatch.setattr(layers, "_grid_max_rows",
+                        lambda *a, **k: chunked.append(k.get("indices", False)) or rows_of(*a, **k))
     pool = layers.GroupMaxPool(grid.shape[1], grid)
     x = torch.randn(3, grid.shape[1] * 4, 5, 6, dtype=torch.float64)  # 360 rows: 9 chunks of 37, one of 27
-    plain = (x.reshape(3, 4, grid.shape[1], 30).transpose(2, 3) @ grid.T).amax(dim=3).reshape(3, 4, 5, 6)
+    samples = x.reshape(3, 4, grid.shape[1], 30).transpose(2, 3) @ grid.T  # (3, 4, 30, N)
+    plain = samples.amax(dim=3).reshape(3, 4, 5, 6)
+    weights = torch.randn(3, 4, 5, 6, dtype=torch.float64)
+    routed = (grid[samples.argmax(dim=3)] * weights.reshape(3, 4, 30, 1)).transpose(2, 3).reshape(x.shape)
     for layout in (torch.contiguous_format, torch.channels_last):
         torch.testing.assert_close(pool(x.contiguous(memory_format=layout)), plain, rtol=1e-12, atol=0)
+        leaf = x.detach().contiguous(memory_format=layout).requires_grad_()
+        pooled = pool(leaf)
+        torch.testing.assert_close(pooled, plain, rtol=1e-12, atol=0)
+        (pooled * weights).sum().backward()
+        torch.testing.assert_close(leaf.grad, routed, rtol=1e-12, atol=1e-12)
+    assert chunked == [False, True, False, True]
     assert torch.autograd.gradcheck(pool, (x.clone().requires_grad_(),), fast_mode=True)
-    leaf = x.clone().requires_grad_()
-    weights = torch.randn(3, 4, 5, 6, dtype=torch.float64)
-    (pool(leaf) * weights).sum().backward()
-    samples = (x.reshape(3, 4, grid.shape[1], 30).transpose(2, 3) @ grid.T)  # (3, 4, 30, N)
-    routed = grid[samples.argmax(dim=3)] * weights.reshape(3, 4, 30, 1)  # (3, 4, 30, d)
-    torch.testing.assert_close(leaf.grad, routed.transpose(2, 3).reshape(x.shape), rtol=1e-12, atol=1e-12)
+    # a grid that learns gets its gradient from the plain formula; off the CPU the plain formula too
+    trainable = grid.clone().requires_grad_()
+    layers.grid_max(x.reshape(-1, grid.shape[1]), trainable).sum().backward()
+    assert trainable.grad is not None and trainable.grad.abs().sum() > 0
+    monkeypatch.setattr(layers, "_grid_max_chunked", lambda *a: pytest.fail("chunked off the CPU"))
     assert layers.grid_max(x.to("meta").reshape(-1, grid.shape[1]), grid.to("meta")).shape == (360,)
 
 

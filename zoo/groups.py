@@ -77,15 +77,19 @@ class IIDBatchNorm(enn.IIDBatchNorm2d):
 
 
 class _FieldNorm(torch.autograd.Function):
-    """The training-mode ``IIDBatchNorm`` in three passes over the tensor, each a kernel of torch's own batch norm or
-    a multiply-add. Forward: the per-channel mean and variance (``torch.batch_norm_update_stats``: batch norm's
+    """The training-mode ``IIDBatchNorm`` in three passes over the tensor, each a kernel of torch's own batch norm
+    or a multiply-add. Forward: the per-channel mean and variance (``torch.batch_norm_update_stats``: batch norm's
     statistics without its normalised output), then y = x * scale + shift. Backward: the per-channel sums of g
-    and of g * (x - mean) (``native_batch_norm_backward``), then dx = g * scale + x * u + w. The small per-channel algebra between
-    (``IIDBatchNorm.per_channel``) is differentiated by autograd. Updates the running statistics."""
+    and of g * (x - mean) (``native_batch_norm_backward``), then dx = g * scale + x * u + w. The small per-channel
+    algebra between (``IIDBatchNorm.per_channel``) is differentiated by autograd. Updates the running
+    statistics."""
 
     @staticmethod
     def forward(ctx, x, norm, momentum, names, *params):
-        mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)  # var biased
+        if x.device.type in ("cpu", "cuda"):  # batch norm's statistics without its normalised output
+            mean, var = torch.batch_norm_update_stats(x, None, None, 0.0)  # var biased
+        else:  # a device without that kernel (e.g. Apple's MPS)
+            var, mean = torch.var_mean(x, dim=[0, *range(2, x.dim())], correction=0)
         n = x.numel() // x.shape[1]
         scale, shift, stats = norm.per_channel(mean, var, n, dict(zip(names, params)))
         with torch.no_grad():

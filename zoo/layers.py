@@ -69,7 +69,7 @@ def grid_max(rows: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     the product back). Elsewhere, and when scripted, traced or compiled, the plain formula.
     """
     if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
-            or rows.device.type != "cpu"):
+            or rows.device.type != "cpu" or grid.requires_grad):  # the chunks give the grid no gradient
         samples = rows @ grid.T
         # max's backward routes the gradient by index; amax's compares every sample with the maximum
         return samples.max(dim=1).values if samples.requires_grad else samples.amax(dim=1)
@@ -78,6 +78,7 @@ def grid_max(rows: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 @torch.jit.unused
 def _grid_max_chunked(rows: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    grid = grid.to(rows.dtype)
     with torch.autocast(rows.device.type, enabled=False):  # in the input's dtype; out= has no autocast
         if torch.is_grad_enabled() and rows.requires_grad:
             return _GridMax.apply(rows, grid)
@@ -89,7 +90,7 @@ def _grid_max_rows(rows: torch.Tensor, grid: torch.Tensor, indices: bool = False
 
     Without indices the samples of a chunk are computed transposed, (N, rows), and reduced over their first
     dimension: torch reduces an (n, 16) matrix over its rows of 16 at a tenth of that speed (on an AVX2 CPU,
-    0.31 against 0.02 ms for 8,192 rows). ``max`` with indices is slow either way, and slower still transposed.
+    0.22 against 0.02 ms for 8,192 rows: ``experiments/so2_kernels.py``). ``max`` with indices is slow either way, and slower still transposed.
     """
     n, size = len(rows), grid.shape[0]
     out = rows.new_empty(n)
