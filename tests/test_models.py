@@ -132,7 +132,7 @@ def test_so2_batch_norm_computes_its_definition(layout, fields):
     """The training batch norm built on torch's batch norm kernels (zoo.groups._FieldNorm) gives the outputs,
     running statistics and gradients (input, weights, biases) of the field-by-field definition, in either memory
     layout, also for field types mixed and interleaved (a band-limited field, then a rotation-only irrep without
-    invariant part)."""
+    invariant part), with one channel constant."""
     from escnn import nn as enn
 
     from zoo.groups import IIDBatchNorm
@@ -146,6 +146,7 @@ def test_so2_batch_norm_computes_its_definition(layout, fields):
         for p in bn.parameters():
             p.copy_(torch.randn_like(p))
     x = (torch.randn(6, field_type.size, 5, 4, dtype=torch.float64) * 3 + 1)
+    x[:, 0] = 2.0  # a constant channel: per-channel variance 0 (torch's batch norm reports an inverse std of 0)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)
     ours_in, ref_in = x.clone().requires_grad_(), x.clone().requires_grad_()
