@@ -146,14 +146,14 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=64608),
     WeightsRecord(
-        preset='c8_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c8_mnist-rotated-12k', revision='w-39908333fabcbcba',
+        preset='c8_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c8_mnist-rotated-12k', revision='w-700aaa8ca105fb27',
         files={
-            'README.md': '34981bcc0c15f850986b059feb886600dcb0b61906adfbffe09cfdffae54adc3',
-            'config.json': '6862993a7bb54910c68cc96c30320059da6318d14aab492147b5b4fdf3f0c074',
-            'exported.safetensors': 'bfd04ec32b905f7e1ea8f99db2ab6e191b44e9b680166fa64c71930c3b131639',
-            'model.safetensors': '3a206b8fa0a696bfcc44003dd155c45ac94eda3c5fb68321d428f0b4c750f99e',
+            'README.md': 'f569461fffb25de482e3a981d288105b39233f6642bb8501d14662b75eb030e4',
+            'config.json': 'd8b2e1eacee0d29ad437be2cdf830aa1953d26bc6b1256ec45bf050488914877',
+            'exported.safetensors': 'ef5927b74581bf0d1084690603ac2bcd9283bb84b42bc5392b27b9ff54698d46',
+            'model.safetensors': 'd34e1defa88dcdef2e13233b8cc04ae99d5fab3d842d617e60efb1d894370431',
         },
-        metrics={'val_accuracy': 0.9864, 'test_rotated_accuracy': 0.988, 'test_upright_accuracy': 0.9875},
+        metrics={'val_accuracy': 0.9878, 'test_rotated_accuracy': 0.9889, 'test_upright_accuracy': 0.9895},
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=64608),
     WeightsRecord(
