@@ -1,10 +1,11 @@
 """Learning curves: every preset trained on the first N rotated training images, N in {1,000, 3,000, 12,000}.
 
-    python experiments/learning_curves.py run [--lanes 2] [--only c4_mnist,...] [--device cuda]  # what has no record
+    python experiments/learning_curves.py run [--lanes 2] [--only c4_mnist,...] [--threads 1] [--device cuda]
     python experiments/learning_curves.py report [--update]                     # table + figure from the records
     python experiments/learning_curves.py publish    # the 12,000-image runs -> weights/<preset>-rotated-12k
 
-``run`` works through the plan below, seed 0 first and the longest runs first, ``--lanes`` runs side by side with one thread each.
+``run`` trains what has no record yet: the plan below, seed 0 first and the longest runs first, ``--lanes`` runs
+side by side with ``--threads`` threads each (one by default; a run alone on a 2-core CPU: ``--lanes 1 --threads 2``).
 Each run is ``zoo train`` (resumable: started again, it continues from its last resume checkpoint) followed by
 ``zoo evaluate <checkpoint> --no-profile`` (the upright and the rotated test set); both land in one record,
 ``experiments/curves/<preset>-n<N>-s<seed>.json``, which is committed. A run with a record is not run again.
@@ -64,31 +65,31 @@ def plan(presets, seeds=None) -> list[dict]:
     return sorted(jobs, key=lambda j: (j["seed"], -j["n"] * j["epochs"] / SPEED.get(j["preset"], 100)))
 
 
-def train_command(job: dict, data_root: str, run_dir: Path, device: str = "cpu") -> list[str]:
+def train_command(job: dict, data_root: str, run_dir: Path, device: str = "cpu", threads: int = 1) -> list[str]:
     preset = job["preset"]
     return [str(ROOT / ".venv/bin/zoo"), "train", preset, "--data-root", data_root, "--train-size", str(job["n"]),
             "--epochs", str(job["epochs"]), "--batch-size", str(job["batch"]), "--seed", str(job["seed"]),
-            "--label-smoothing", "0.1", "--ema", "0.999", "--threads", "1", "--no-progress",
+            "--label-smoothing", "0.1", "--ema", "0.999", "--threads", str(threads), "--no-progress",
             "--val-every", str(job["val_every"]), "--checkpoint-every", "100", "--device", device,
             "--run-dir", str(run_dir), "--out", str(run_dir / "out")]
 
 
-def run_job(job: dict, data_root: str, device: str = "cpu") -> str:
+def run_job(job: dict, data_root: str, device: str = "cpu", threads: int = 1) -> str:
     name = _name(job)
     record, run_dir = RECORDS / f"{name}.json", RUNS / name
     if record.is_file():
         return f"{name}: recorded already"
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)}
     started = time.time()
     with open(run_dir / "log.txt", "a") as log:
         if not (run_dir / "out" / "config.json").is_file():
-            command = train_command(job, data_root, run_dir, device)
+            command = train_command(job, data_root, run_dir, device, threads)
             if (run_dir / "resume.safetensors").is_file():
                 command.append("--resume")
             subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, check=True, cwd=ROOT)
         subprocess.run([str(ROOT / ".venv/bin/zoo"), "evaluate", str(run_dir / "out"), "--data-root", data_root,
-                        "--no-profile", "--threads", "1", "--json", str(run_dir / "eval.json")],
+                        "--no-profile", "--threads", str(threads), "--json", str(run_dir / "eval.json")],
                        stdout=log, stderr=subprocess.STDOUT, env=env, check=True, cwd=ROOT)
     config = json.loads((run_dir / "out" / "config.json").read_text())
     metrics = next(iter(json.loads((run_dir / "eval.json").read_text()).values()))
@@ -116,13 +117,13 @@ def run(args) -> None:
         jobs = [by_name[name] for name in args.jobs.split(",")]
     print(f"{len(jobs)} runs, {args.lanes} at a time", flush=True)
     with ThreadPoolExecutor(args.lanes) as pool:
-        for line in pool.map(lambda j: _safe(j, args.data_root, args.device), jobs):
+        for line in pool.map(lambda j: _safe(j, args.data_root, args.device, args.threads), jobs):
             print(line, flush=True)
 
 
-def _safe(job: dict, data_root: str, device: str) -> str:
+def _safe(job: dict, data_root: str, device: str, threads: int) -> str:
     try:
-        return run_job(job, data_root, device)
+        return run_job(job, data_root, device, threads)
     except subprocess.CalledProcessError as e:
         return f"{_name(job)}: FAILED ({e}); see its log.txt"
 
@@ -292,6 +293,7 @@ def main(argv=None) -> None:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run")
     r.add_argument("--lanes", type=int, default=2)
+    r.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     r.add_argument("--only", default=None, help="comma-separated presets")
     r.add_argument("--seeds", default=None, help="comma-separated seeds (default: the plan's)")
     r.add_argument("--jobs", default=None, help="comma-separated run names (e.g. c4_mnist-n1000-s0), in this order")

@@ -90,7 +90,8 @@ def _grid_max_rows(rows: torch.Tensor, grid: torch.Tensor, indices: bool = False
 
     Without indices the samples of a chunk are computed transposed, (N, rows), and reduced over their first
     dimension: torch reduces an (n, 16) matrix over its rows of 16 at a tenth of that speed (on an AVX2 CPU,
-    0.22 against 0.02 ms for 8,192 rows: ``experiments/so2_kernels.py``). ``max`` with indices is slow either way, and slower still transposed.
+    0.22 against 0.02 ms for 8,192 rows: ``experiments/so2_kernels.py``). ``max`` with indices is slow either
+    way, and slower still transposed.
     """
     n, size = len(rows), grid.shape[0]
     out = rows.new_empty(n)

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The 12,000-image learning-curve runs of the fifth session, each alone on both cores of the 2-core AMD EPYC
+# (AVX2, float32), one after the other; learning_curves.py resumes a run from its resume checkpoint, evaluates it
+# and writes its record (experiments/curves/). c8_wide's run had started in the previous session, one thread
+# beside other runs (run --lanes 1 --only c8_wide_mnist), and was stopped after 200 of its 1,860 steps.
+# Then the rotated-12k weights of each preset whose chosen run (best validation among its schedules) changed:
+# a new preset's without --overwrite, a replacement with it (c8's 36-epoch run over its 20-epoch one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-../shared/data}
+curves() { .venv/bin/python experiments/learning_curves.py "$@"; }
+curves run --lanes 1 --threads 2 --data-root "$DATA" --jobs c8_wide_mnist-n12000-s0 --only c8_wide_mnist
+curves run --lanes 1 --threads 2 --data-root "$DATA" --jobs c8_mnist-n12000-e36-s0 --only c8_mnist
+curves publish --presets c8_wide_mnist
+curves publish --presets c8_mnist --overwrite
+.venv/bin/zoo evaluate c8_wide_mnist c8_mnist --data-root "$DATA" --weights rotated-12k --threads 2 --update
+.venv/bin/zoo publish --write-records
+curves report --update
