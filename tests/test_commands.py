@@ -24,6 +24,30 @@ def test_bench_runs_and_prints_its_table(capsys):
     assert len(table) == 1 and table[0].count("|") == 17
 
 
+def test_bench_references_have_the_exported_convolutions():
+    """Inference is compared with a plain CNN as deployed (batch norm folded: a conv with a bias, then ELU),
+    training with one that keeps its batch norm; both have the exported model's convolutions."""
+    from torch import nn
+
+    from zoo.cli import bench
+    from zoo.convert import export
+
+    model = built_model("so2_mnist")
+    exported = export(model)
+    inference, training = bench.references(model, exported)
+
+    def convs(m):
+        return [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in m.modules()
+                if isinstance(c, nn.Conv2d)]
+
+    assert convs(inference) == convs(training) == convs(exported) and len(convs(exported)) == 5
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in inference.modules())
+    assert all(c.bias is not None for c in inference.modules() if isinstance(c, nn.Conv2d))
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in training.modules()) == 5
+    x = torch.rand(2, 1, 28, 28)
+    assert inference.eval()(x).shape == training.eval()(x).shape == (2, 10)
+
+
 def test_count_mflops_is_the_convolutions_pools_and_head():
     """The plain CNN at 28x28: 2 * c_in * c_out * k^2 * H_out * W_out per convolution, 16 taps per channel for each
     stride-2 blur pool (4x4 on even sizes), and the head: 25,064,192 floating-point operations."""

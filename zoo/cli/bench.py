@@ -48,16 +48,20 @@ class ChannelsLast(nn.Module):
         return self.model(channels_last(x))
 
 
-def reference_cnn(exported: nn.Module, num_classes: int = 10, layout_channels_last: bool = True) -> nn.Module:
+def reference_cnn(exported: nn.Module, num_classes: int = 10, layout_channels_last: bool = True,
+                  folded: bool = False) -> nn.Module:
     """A plain CNN with the exported model's channel counts and pooling, but no symmetry: conv, batch norm and
-    torch's ELU; with ``layout_channels_last`` it runs channels-last, as the model it is compared with does."""
+    torch's ELU; with ``folded``, as deployed for inference, the batch norm folded into the conv (a conv with a
+    bias, as in the exported model); with ``layout_channels_last`` it runs channels-last, as the model it is
+    compared with does."""
     layers: list[nn.Module] = []
     channels = 1
     for m in exported.features:
         kind = layer_kind(m)
         if kind.name == "conv":
-            layers += [nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding, bias=False),
-                       nn.BatchNorm2d(m.out_channels), nn.ELU(inplace=True)]
+            conv = nn.Conv2d(m.in_channels, m.out_channels, m.kernel_size, padding=m.padding, bias=folded)
+            norm = [] if folded else [nn.BatchNorm2d(m.out_channels)]
+            layers += [conv, *norm, nn.ELU(inplace=True)]
             channels = m.out_channels
         elif kind.name == "blur_pool":
             layers.append(kind.build())
@@ -66,9 +70,10 @@ def reference_cnn(exported: nn.Module, num_classes: int = 10, layout_channels_la
 
 
 def references(model: nn.Module, exported: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """The plain reference for inference (channels-last, as every exported model) and for training (in the
-    layout the escnn model trains in)."""
-    return reference_cnn(exported), reference_cnn(exported, layout_channels_last=model.group.channels_last)
+    """The plain reference for inference (batch norm folded and channels-last, as in every exported model) and
+    for training (with its batch norm, in the layout the escnn model trains in)."""
+    return (reference_cnn(exported, folded=True),
+            reference_cnn(exported, layout_channels_last=model.group.channels_last))
 
 
 def rates(fns: dict, batch: int, rounds: int = 5, seconds: float = 0.6) -> dict[str, float]:
