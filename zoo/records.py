@@ -234,14 +234,14 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=54010),
     WeightsRecord(
-        preset='so2_mnist', tag='rotated-12k', hub_id='equivariant-zoo/so2_mnist-rotated-12k', revision='w-e2d5b2577ef1544a',
+        preset='so2_mnist', tag='rotated-12k', hub_id='equivariant-zoo/so2_mnist-rotated-12k', revision='w-0be8d501d7e20511',
         files={
-            'README.md': '7a06314322cbfb20133c65cfc6838f2a6145f137ed8f1079020780796c78d297',
-            'config.json': '8f077c62bda368d15b45e97a2a4a3992362749e8f7b19565d6eed2f6855eaefb',
-            'exported.safetensors': 'c6428b3f2691161a66a9686e71eee6593e2e76a1b4f0b92da4f134eb6011d0c1',
-            'model.safetensors': '3d62c3c1133f4c39a2c5433b11f6514b9adffa7675aa5b4fb97dba8c99eec6eb',
+            'README.md': '76eefb5a37623c7153f00a2de61ff34de69a51f2d27712b25d2aa1c27b1b63ea',
+            'config.json': 'a76fa9fe05953fd7d748db740cb17c3ce91a4d7a3f8c6fa86fc8e40e9e0e0183',
+            'exported.safetensors': '8e3ad8fe3e428d39535ab95f24001c196b09531bdfdbe50d20b68338547baa35',
+            'model.safetensors': '1af9b05e228ade61c22749b70c906f20cf9507a5f534c2384d3017c8c15b61eb',
         },
-        metrics={'val_accuracy': 0.985, 'test_rotated_accuracy': 0.9883, 'test_upright_accuracy': 0.9871},
+        metrics={'val_accuracy': 0.989, 'test_rotated_accuracy': 0.9898, 'test_upright_accuracy': 0.9888},
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=54010),
     WeightsRecord(
