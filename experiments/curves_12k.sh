@@ -16,3 +16,16 @@ curves publish --presets c8_mnist --overwrite
 .venv/bin/zoo evaluate c8_wide_mnist c8_mnist --data-root "$DATA" --weights rotated-12k --threads 2 --update
 .venv/bin/zoo publish --write-records
 curves report --update
+
+# Sixth session, on a 2-core AMD EPYC (Zen 5: AVX-512 with native bfloat16; zoo train's automatic precision chose
+# float32), from a frozen worktree of the checkout (PYTHONPATH pointing at it, its .venv a link to this one's):
+# the 36-epoch runs of the two presets that had only the 20-epoch one, then the rotated-12k weights of each whose
+# 36-epoch run won on validation. Both runs were paused (SIGSTOP) for the idle benchmarks of that session.
+curves run --lanes 1 --threads 2 --data-root "$DATA" --jobs so2_mnist-n12000-e36-s0 --only so2_mnist
+curves run --lanes 1 --threads 2 --data-root "$DATA" --jobs c8_wide_mnist-n12000-e36-s0 --only c8_wide_mnist
+curves publish --presets so2_mnist --overwrite
+.venv/bin/zoo evaluate so2_mnist --data-root "$DATA" --weights rotated-12k --threads 2 --update
+curves publish --presets c8_wide_mnist --overwrite
+.venv/bin/zoo evaluate c8_wide_mnist --data-root "$DATA" --weights rotated-12k --threads 2 --update
+.venv/bin/zoo publish --write-records
+curves report --update

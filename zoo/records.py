@@ -179,14 +179,14 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=144466),
     WeightsRecord(
-        preset='c8_wide_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c8_wide_mnist-rotated-12k', revision='w-88b59067c879bdde',
+        preset='c8_wide_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c8_wide_mnist-rotated-12k', revision='w-77c5a94b1be765df',
         files={
-            'README.md': '5609e6b43648b2980e287c9c25056ad32b010ce15c3d569ced8b2ddebaecd533',
-            'config.json': 'de83396ff546a8f506ca0db422cd74e0914f0534f60d707c3d19d8d32a7f0890',
-            'exported.safetensors': '074f465f1fe09df8c0de512453ef7ddce87033e6163b7d94aa55e167c4ea7f14',
-            'model.safetensors': '3f582e69889698742f9531d32660ba74191d8282390705895f87d1d1755f0362',
+            'README.md': 'd33af5784eabd9095869c32a12a24f65ed65e0ac2a7499c6cfbd5ffadea13f73',
+            'config.json': '029d899c19380e2a784ea69dc5853f44024a4d1de0cf864e5f672f300841bc79',
+            'exported.safetensors': '7685850f5ca361a85f1a975807fca8173a256f064dc962aa6774fd345885c393',
+            'model.safetensors': 'b0e25b5a6242735957c64d0667721d8edfb2ca26018080c86cc0eb65b5e3f958',
         },
-        metrics={'val_accuracy': 0.9878, 'test_rotated_accuracy': 0.9889, 'test_upright_accuracy': 0.9891},
+        metrics={'val_accuracy': 0.9896, 'test_rotated_accuracy': 0.9906, 'test_upright_accuracy': 0.9898},
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=144466),
     WeightsRecord(
