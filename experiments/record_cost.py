@@ -79,7 +79,7 @@ def main(argv=None) -> None:
     wide = reference_cnn(export(create_model("c8_wide_mnist", pretrained=False)))
     models = {"c8_wide_mnist reference (batch 128)": (wide, 128),
               "E2CNN C16 (lower bound, batch 64)": (record_design(16), BATCH),
-              "E2CNN D16|5C16 (lower bound, batch 64)": (record_design(32, restrict_at=5), BATCH)}
+              "E2CNN D16, C16 from layer 6 (lower bound, batch 64)": (record_design(32, restrict_at=5), BATCH)}
     print(f"{args.threads} threads; {EPOCHS} epochs of {IMAGES:,} images\n")
     print("| model | forward GFLOPs per image | training images/s | 40 epochs of 12,000 images |")
     print("| --- | ---: | ---: | ---: |")
