@@ -18,9 +18,10 @@ curves publish --presets c8_mnist --overwrite
 curves report --update
 
 # Sixth session, on a 2-core AMD EPYC (Zen 5: AVX-512 with native bfloat16; zoo train's automatic precision chose
-# float32), from a frozen worktree of the checkout (PYTHONPATH pointing at it, its .venv a link to this one's):
-# the 36-epoch runs of the two presets that had only the 20-epoch one, then the rotated-12k weights of each whose
-# 36-epoch run won on validation. Both runs were paused (SIGSTOP) for the idle benchmarks of that session.
+# float32 for so2, bfloat16 autocast for c8_wide), from a frozen worktree of the checkout (PYTHONPATH pointing at it,
+# its .venv a link to this one's): the 36-epoch runs of the two presets that had only the 20-epoch one, then the
+# rotated-12k weights of each whose 36-epoch run won on validation (both did). so2's run was paused (SIGSTOP) for
+# the session's idle benchmarks; c8_wide's shared the CPU with an evaluation and the test suite for a while.
 curves run --lanes 1 --threads 2 --data-root "$DATA" --jobs so2_mnist-n12000-e36-s0 --only so2_mnist
 curves run --lanes 1 --threads 2 --data-root "$DATA" --jobs c8_wide_mnist-n12000-e36-s0 --only c8_wide_mnist
 curves publish --presets so2_mnist --overwrite

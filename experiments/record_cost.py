@@ -88,8 +88,7 @@ def main(argv=None) -> None:
         speed = rates({name: training_step(model, bf16=False, batch=batch)}, batch, rounds=args.rounds,
                       seconds=0.0)[name]
         hours = EPOCHS * IMAGES / speed / 3600
-        print(f"| {name} | {flops:.2f} | {speed:.1f} "
-              f"| {hours:.1f} h |", flush=True)
+        print(f"| {name} | {flops:.2f} | {speed:.1f} | {hours:.1f} h |", flush=True)
 
 
 if __name__ == "__main__":
