@@ -22,13 +22,13 @@ import torch
 
 from .. import data
 from ..checkpoint import save_checkpoint
-from ..files import CheckpointInfo
+from ..files import CheckpointInfo, atomic_write
 from .common import add_data, add_preset, add_training_args, add_weights, parser, positive_int
 from ..metrics import accuracy
 from ..records import find_record, folder_name
 from ..registry import create_model
 from ..surgery import freeze_backbone
-from ..training import TrainConfig, fit, recipe, setup_processes
+from ..training import TrainConfig, end_processes, fit, main_first, recipe, setup_processes
 
 MODES = ("finetune", "probe", "scratch")
 # Peak learning rate per mode: a pretrained backbone wants small steps, a lone linear head on frozen
@@ -94,18 +94,21 @@ def load_torchvision(name: str, root: str | Path, train: bool, download: bool, i
 
 
 def _raw_idx_as_torchvision_root(folder: Path, name: str) -> Path:
-    """Decompress raw IDX files into the layout torchvision expects (a cache folder), once."""
+    """Decompress raw IDX files into the layout torchvision expects (a cache folder), once; a reader never sees
+    half a file."""
     root = Path.home() / ".cache" / "equivariant-zoo" / folder.resolve().as_posix().strip("/").replace("/", "_")
     raw = root / name / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for src in folder.glob("*-idx?-ubyte*"):
         dst = raw / src.name.removesuffix(".gz")
         if not dst.exists():
-            tmp = dst.with_suffix(".tmp")
-            with (gzip.open(src) if src.suffix == ".gz" else open(src, "rb")) as f, open(tmp, "wb") as out:
-                shutil.copyfileobj(f, out)
-            tmp.rename(dst)
+            atomic_write(dst, lambda tmp: _decompress(src, tmp))
     return root
+
+
+def _decompress(src: Path, dst: str) -> None:
+    with (gzip.open(src) if src.suffix == ".gz" else open(src, "rb")) as f, open(dst, "wb") as out:
+        shutil.copyfileobj(f, out)
 
 
 def parent_of(preset: str, tag: str, meta: CheckpointInfo) -> dict:
@@ -145,15 +148,16 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Path:
     args = parse_args(argv)
     config = TrainConfig.from_args(args)
-    group = setup_processes(args.threads, config.batch_size, config.seed)
-    if args.data:
-        dataset, describe = load_image_folder(args.data, args.in_channels, args.image_size)
-        test = None
-    else:
-        dataset, describe = load_torchvision(args.dataset, args.data_root, True, args.download, args.in_channels,
-                                             args.image_size)
-        test = load_torchvision(args.dataset, args.data_root, False, args.download, args.in_channels,
-                                args.image_size)[0]
+    group = setup_processes(args.threads, config.batch_size, config.seed, args.device)
+    with main_first(group):  # downloads and decompressed copies land once, before the other processes read them
+        if args.data:
+            dataset, describe = load_image_folder(args.data, args.in_channels, args.image_size)
+            test = None
+        else:
+            dataset, describe = load_torchvision(args.dataset, args.data_root, True, args.download, args.in_channels,
+                                                 args.image_size)
+            test = load_torchvision(args.dataset, args.data_root, False, args.download, args.in_channels,
+                                    args.image_size)[0]
     class_names = list(dataset.classes)
     if args.num_classes is not None and args.num_classes != len(class_names):
         raise ValueError(f"--num-classes {args.num_classes} disagrees with the data, which has "
@@ -170,8 +174,9 @@ def main(argv=None) -> Path:
     if config.augment == "rotate":
         val_images = data.rotate(val_images, data.fixed_angles(len(val_idx), data.VAL_ANGLE_SEED))
 
-    model = create_model(args.preset, pretrained=args.mode != "scratch", weights=args.weights,
-                         num_classes=len(class_names), in_channels=args.in_channels)
+    with main_first(group):  # the pretrained weights download once
+        model = create_model(args.preset, pretrained=args.mode != "scratch", weights=args.weights,
+                             num_classes=len(class_names), in_channels=args.in_channels)
     parent = None if args.mode == "scratch" else parent_of(args.preset, args.weights, model.meta)
     if args.mode == "probe":
         blocks = len(model.blocks)
@@ -188,7 +193,7 @@ def main(argv=None) -> Path:
                           "trainable_blocks": args.trainable_blocks or 0})
 
     metrics = {"val_accuracy": state["val_history"][-1][1]}
-    if test is not None:
+    if test is not None and group.main:
         test_images, test_labels = _to_tensors(test, torch.arange(len(test)), lambda i: f"test image {i}")
         metrics["test_upright_accuracy"] = accuracy(model, test_images, test_labels)
         metrics["test_rotated_accuracy"] = accuracy(
@@ -207,6 +212,7 @@ def main(argv=None) -> Path:
         save_checkpoint(model, out)
         print(f"{args.preset} {args.mode}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
                                                           if isinstance(v, float)) + f"; wrote {out}")
+    end_processes(group)
     return out
 
 

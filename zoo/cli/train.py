@@ -1,20 +1,21 @@
 """Train a preset on rotated (or upright) MNIST; the checkpoint goes to the run folder, never over published weights.
 
     zoo train c8_mnist --data-root ../shared/data --epochs 4          # -> runs/train/c8_mnist-rotated/checkpoint
-    torchrun --nproc-per-node 2 -m zoo.cli.train c8_mnist --data-root ../shared/data   # data-parallel (gloo)
+    torchrun --nproc-per-node 2 -m zoo.cli.train c8_mnist --data-root ../shared/data --threads 1   # data-parallel
+    torchrun --nproc-per-node 4 -m zoo.cli.train c8_mnist --data-root ../shared/data --device cuda  # 4 GPUs
     zoo train c8_mnist --data-root ../shared/data --epochs 24 --publish  # maintainers: replace weights/c8_mnist
 
 After a crash or ``kill -9``, the same command with ``--resume`` continues from ``<run-dir>/resume.safetensors``
 and refuses if the arguments describe another run (see ``zoo.training``). Precision: bfloat16 autocast only
 where the CPU computes bfloat16 natively (AMX or AVX512-BF16) and a timed step shows it is faster
 (``zoo.precision``); ``--bf16``/``--no-bf16`` decide by hand. The recipe in config.json says which ran.
+Under torchrun each process trains on its share of every ``--batch-size`` batch (with ``--device cuda`` on the
+GPU of its LOCAL_RANK), the main process chooses the precision for all and writes the checkpoint.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import torch.distributed as dist
 
 from .. import data
 from ..checkpoint import save_checkpoint
@@ -22,7 +23,7 @@ from ..files import CheckpointInfo
 from .common import add_data, add_preset, add_training_args, add_weights, int_list, parser, positive_int
 from ..records import TAG_TRAIN_SIZE
 from ..registry import DEFAULT_TAG, create_model, weights_folder
-from ..training import TrainConfig, fit, recipe, setup_processes
+from ..training import TrainConfig, end_processes, fit, main_first, recipe, setup_processes
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,8 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> Path:
     args = parse_args(argv)
     config = TrainConfig.from_args(args)
-    group = setup_processes(args.threads, config.batch_size, config.seed)
-    images, labels = data.load_mnist(args.data_root, train=True, download=args.download)
+    group = setup_processes(args.threads, config.batch_size, config.seed, args.device)
+    with main_first(group):  # a --download lands once, before the other processes read it
+        images, labels = data.load_mnist(args.data_root, train=True, download=args.download)
     train_idx, val_idx = data.train_val_split(len(images), args.val_size)
     if args.train_size:
         train_idx = train_idx[:args.train_size]
@@ -86,9 +88,7 @@ def main(argv=None) -> Path:
                             + (f", first {args.train_size}" if args.train_size else ""), argv, processes=group.world))
         save_checkpoint(model, out)
         print(f"wrote {out}")
-    if group.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    end_processes(group)
     return out
 
 

@@ -1,6 +1,8 @@
 """The training loop: AdamW with a one-cycle schedule, rotation augmentation, validation after every epoch
 (or every ``val_every`` steps) and at the end,
-a resume checkpoint every ``checkpoint_every`` steps, one process or several (``parallel``)."""
+a resume checkpoint every ``checkpoint_every`` steps, one process or several (``parallel``): the replicas agree
+on their batch-norm statistics and weight average at every checkpoint, so what is validated, saved and
+published is the same on every process."""
 from __future__ import annotations
 
 import dataclasses
@@ -18,7 +20,7 @@ from ..metrics import accuracy
 from ..precision import choose_precision
 from .average import WeightAverage
 from .config import TrainConfig, describe_device
-from .parallel import Processes, finish_replicas, processes
+from .parallel import Processes, average_replicas, finish_replicas, from_main, processes
 from .resume import check_resumable, load_resume, read_resume_state, save_resume
 
 
@@ -61,7 +63,8 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
     Only parameters with ``requires_grad`` are optimised. Validation accuracy is measured after every epoch, or
     every ``config.val_every`` steps, and after the last step.
     ``identity`` (e.g. the preset and data sizes) is recorded with the resume checkpoint and must match on resume.
-    ``device``: where the steps run (the images move there); the model comes back on the CPU either way.
+    ``device``: where the steps run (the images move there; ``cuda`` is the GPU of the process's
+    ``LOCAL_RANK``); the model comes back on the CPU either way.
     """
     steps_per_epoch = len(train_images) // config.batch_size
     if steps_per_epoch == 0:
@@ -75,9 +78,11 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
             raise FileNotFoundError(f"--resume given but {resume_path} does not exist; start without --resume")
         saved = read_resume_state(resume_path)
         check_resumable(saved, config, identity, total_steps, resume_path)
-    device = torch.device(device)
-    bf16, precision = _precision(config, saved, device, model, train_images[:config.batch_size // group.world],
-                                 train_labels[:config.batch_size // group.world])
+    device = group.device(device)
+    local_batch = config.batch_size // group.world
+    # One precision for every replica: the main process's (the timing would differ from process to process).
+    bf16, precision = from_main(group, lambda: _precision(config, saved, device, model, train_images[:local_batch],
+                                                          train_labels[:local_batch]))
     run = _start(model, dataclasses.replace(config, bf16=bf16), total_steps, saved, resume_path, group, device,
                  {"identity": identity, "precision": precision}, steps_per_epoch)
     train = train_images.to(device), train_labels.to(device)
@@ -89,9 +94,9 @@ def fit(model, train_images: torch.Tensor, train_labels: torch.Tensor, val_image
     while run.state["step"] < total_steps:
         _train_epoch(run, train, val, bar)
     bar.close()
-    finish_replicas(model, group, Path(run_dir))
     if run.average is not None:  # publish the average
         load_learned_state(model, run.average.averaged_state(model), "the weight average")
+    finish_replicas(model, group, Path(run_dir))  # (the last step was a checkpoint: the replicas agreed there)
     model.to("cpu")
     model.eval()
     return run.state
@@ -125,8 +130,8 @@ def _start(model, config: TrainConfig, total_steps: int, saved: dict | None, res
         state = load_resume(resume_path, model, optimizer, scheduler, average)
     state["device"] = describe_device(device)
     model.train()
-    return Run(model, group.wrap(model), optimizer, scheduler, average, config, state, group, device, resume_path,
-               steps_per_epoch)
+    return Run(model, group.wrap(model, device), optimizer, scheduler, average, config, state, group, device,
+               resume_path, steps_per_epoch)
 
 
 def _train_epoch(run: Run, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
@@ -155,6 +160,7 @@ def _train_epoch(run: Run, train: tuple[torch.Tensor, torch.Tensor], val: tuple[
         validate = state["step"] == state["total_steps"] or (
             state["step"] % config.val_every == 0 if config.val_every else end_of_epoch)
         if state["step"] % config.checkpoint_every == 0 or end_of_epoch or validate:
+            average_replicas(run.model, run.average, run.group)
             state["wall_time_s"] += time.perf_counter() - started
             if validate:
                 _validate(run, *val, bar)
@@ -185,10 +191,12 @@ def _validate(run: Run, images: torch.Tensor, labels: torch.Tensor, bar: tqdm) -
     step, acc = run.state["step"], accuracy(run.model, images, labels)
     if run.average is None:
         run.state["val_history"].append([step, acc])
-        bar.write(f"step {step}: validation accuracy {acc:.4f}")
-        return
-    with run.average.swapped_in(run.model):
-        averaged = accuracy(run.model, images, labels)
-    run.state["val_history_raw"].append([step, acc])
-    run.state["val_history"].append([step, averaged])
-    bar.write(f"step {step}: validation accuracy {averaged:.4f} (average), {acc:.4f} (trained weights)")
+        report = f"step {step}: validation accuracy {acc:.4f}"
+    else:
+        with run.average.swapped_in(run.model):
+            averaged = accuracy(run.model, images, labels)
+        run.state["val_history_raw"].append([step, acc])
+        run.state["val_history"].append([step, averaged])
+        report = f"step {step}: validation accuracy {averaged:.4f} (average), {acc:.4f} (trained weights)"
+    if run.group.main:
+        bar.write(report)
