@@ -107,7 +107,7 @@ def test_cli_finetunes_an_image_folder_and_the_checkpoint_loads_back(tmp_path, d
         assert_close(again(x), logits)
         # still exactly C4-invariant after fine-tuning
         assert (model(torch.rot90(x, 1, (2, 3))) - logits).abs().max() < 1e-4 * logits.abs().max()
-    assert (out / "README.md").read_text().count("Fine-tuned from") == 1
+    assert (out / "README.md").read_text().count("Fine-tuned on digits from `equivariant-zoo/c4_mnist`") == 1
 
 
 def test_cli_resume_after_kill_matches_an_uninterrupted_run(tmp_path, digits):

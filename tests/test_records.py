@@ -61,32 +61,89 @@ def test_checkout_is_found_from_the_checkout():
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
 def test_model_card_carries_hub_metadata(folder):
-    from huggingface_hub import ModelCard
+    from huggingface_hub import ModelCard, metadata_load
 
     config = read_config(folder)
     card = ModelCard.load(folder / "README.md")
+    assert metadata_load(folder / "README.md") == card.data.to_dict()
     assert card.data.pipeline_tag == "image-classification" and card.data.library_name == PROJECT
+    assert card.data.license == "mit" and card.data.datasets == ["ylecun/mnist"] and "rotated-mnist" in card.data.tags
     results = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert results == {"rotated test accuracy": round(100 * config["metrics"]["test_rotated_accuracy"], 2),
                        "upright test accuracy": round(100 * config["metrics"]["test_upright_accuracy"], 2)}
-    assert all(r.dataset_split == "test" and r.task_type == "image-classification" for r in card.data.eval_results)
+    assert all(r.dataset_split == "test" and r.task_type == "image-classification" and r.dataset_type == "ylecun/mnist"
+               for r in card.data.eval_results)
+    assert card.data.model_name == folder.name
     assert card.data.base_model is None  # trained from scratch
     assert f'torch.hub.load("{GITHUB_REPO}", "{config["preset"]}"' in card.text
+    assert "transform = zoo.create_transform(model)" in card.text and "model(x).softmax(1)" in card.text
+    assert "(B, 1, 28, 28)" in card.text
 
 
-def test_fine_tuned_card_names_its_base_model():
+def fine_tuned_config(dataset="FashionMNIST", mode="finetune", channels=1) -> dict:
+    """What zoo finetune writes for c8_mnist's weights fine-tuned on ``dataset`` (config.json as a dict)."""
+    config = read_config(ROOT / "weights" / "c8_mnist")
+    config.update(weights_tag=f"{dataset}-{mode}", mode=mode,
+                  metrics={"test_rotated_accuracy": 0.7, "test_upright_accuracy": 0.71, "val_accuracy": 0.8},
+                  parent=None if mode == "scratch" else {
+                      "hub_id": f"{PROJECT}/c8_mnist", "revision": find_record("c8_mnist").revision,
+                      "folder": "c8_mnist", "weights_sha256": config["weights_sha256"]},
+                  input={**config["input"], "channels": channels, "normalization": "none: ToTensor() of the image"},
+                  training={**config["training"], "dataset": dataset})
+    return config
+
+
+def test_fine_tuned_card_names_its_base_model_and_its_data(tmp_path):
+    from huggingface_hub import ModelCard, metadata_load
+
+    (tmp_path / "README.md").write_text(model_card(fine_tuned_config()))
+    card = ModelCard.load(tmp_path / "README.md")
+    assert metadata_load(tmp_path / "README.md")["base_model"] == f"{PROJECT}/c8_mnist"
+    assert card.data.base_model == f"{PROJECT}/c8_mnist"
+    assert card.data.datasets == ["zalando-datasets/fashion_mnist"] and "rotated-mnist" not in card.data.tags
+    results = {r.metric_name: (r.metric_value, r.dataset_name, r.dataset_type) for r in card.data.eval_results}
+    assert results == {"rotated test accuracy": (70.0, "FashionMNIST", "zalando-datasets/fashion_mnist"),
+                       "upright test accuracy": (71.0, "FashionMNIST", "zalando-datasets/fashion_mnist")}
+    assert card.data.model_name == "c8_mnist-FashionMNIST-finetune"
+    assert find_record("c8_mnist").revision in card.text and "Fine-tuned on FashionMNIST from" in card.text
+    assert "zoo.from_pretrained(" in card.text and "torch.hub.load" not in card.text  # no record names it
+    assert "digit" not in card.text  # a clothes classifier: no digits to centre, no digit.png
+
+
+def test_card_gives_the_input_shape_of_its_weights():
+    text = model_card(fine_tuned_config(channels=3))
+    assert "(B, 3, 28, 28)" in text and "(1, 3, 28, 28)" in text and "(B, 1, 28, 28)" not in text
+
+
+def test_card_without_a_hub_dataset_or_test_set_still_parses():
+    """An image folder has no Hub dataset id and zoo finetune gives it no test metrics; a name YAML would misread
+    (a colon, a leading dash) is quoted."""
     from huggingface_hub import ModelCard
 
-    config = read_config(ROOT / "weights" / "c8_mnist")
-    config.update(weights_tag="FashionMNIST-finetune", metrics={"test_rotated_accuracy": 0.7, "val_accuracy": 0.8},
-                  parent={"hub_id": f"{PROJECT}/c8_mnist", "revision": find_record("c8_mnist").revision,
-                          "folder": "c8_mnist", "weights_sha256": config["weights_sha256"]},
-                  training={**config["training"], "dataset": "FashionMNIST"})
+    config = fine_tuned_config(dataset="- cats: dogs", mode="scratch")
     card = ModelCard(model_card(config))
-    assert card.data.base_model == f"{PROJECT}/c8_mnist"
-    (result,) = card.data.eval_results
-    assert result.metric_value == 70.0 and result.dataset_name == "FashionMNIST"
-    assert find_record("c8_mnist").revision in card.text
+    assert card.data.base_model is None and card.data.datasets is None
+    assert {r.dataset_name for r in card.data.eval_results} == {"- cats: dogs"}
+    assert "Trained from scratch on - cats: dogs" in card.text
+    config["metrics"] = {"val_accuracy": 0.8}
+    card = ModelCard(model_card(config))
+    assert card.data.eval_results is None and "model-index" not in card.data.to_dict()
+
+
+def test_write_cards_rewrites_only_the_cards(tmp_path, monkeypatch, capsys):
+    """zoo publish --write-cards: every README.md regenerated from its config.json, every other byte kept."""
+    from zoo.files import sha256_file
+
+    for name in ("c4_mnist", "c4_mnist-upright"):
+        shutil.copytree(ROOT / "weights" / name, tmp_path / name)
+    (tmp_path / "c4_mnist" / "README.md").write_text("stale\n")
+    before = {p: sha256_file(p) for p in tmp_path.glob("*/*") if p.name != "README.md"}
+    monkeypatch.setattr(publish, "checkout_weights", lambda: tmp_path)
+    publish.main(["--write-cards"])
+    assert "wrote 2 model cards" in capsys.readouterr().out
+    for name in ("c4_mnist", "c4_mnist-upright"):
+        assert (tmp_path / name / "README.md").read_text() == model_card(read_config(tmp_path / name))
+    assert {p: sha256_file(p) for p in before} == before
 
 
 def test_one_project_name_and_no_placeholder():
@@ -162,4 +219,4 @@ def test_a_parent_recorded_as_text_still_makes_a_card():
     """Fine-tuning runs before the records wrote their parent as text ("weights/c8_mnist (sha256 ...)")."""
     config = read_config(ROOT / "weights" / "c8_mnist")
     config.update(parent="weights/c8_mnist (sha256 9ddec02c)", weights_tag="FashionMNIST-probe")
-    assert "Fine-tuned from `weights/c8_mnist (sha256 9ddec02c)`" in model_card(config)
+    assert "from `weights/c8_mnist (sha256 9ddec02c)`." in model_card(config)

@@ -52,8 +52,8 @@ def test_schema(folder):
     assert config["preset"] in card and config["weights_sha256"] in card
     assert f"{100 * config['metrics']['test_rotated_accuracy']:.2f}" in card or \
         str(config["metrics"]["test_rotated_accuracy"]) in card
-    assert card == model_card(config), ("stale model card: regenerate it with zoo.checkpoint.update_metrics(folder, {}) "
-                                     "(zoo evaluate --update does)")
+    assert card == model_card(config), ("stale model card: regenerate the cards with .venv/bin/zoo publish "
+                                        "--write-cards, then the records with --write-records")
     # format 2 stores expanded filters, |G| times the coefficients (c8: 4 MB, c8_wide: 9 MB); this guard keeps
     # growth visible
     assert (folder / "model.safetensors").stat().st_size < 10_000_000
