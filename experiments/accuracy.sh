@@ -14,14 +14,16 @@
 #   c4_mnist: 28 epochs, EMA 0.999, float32 (105.5 minutes of one core, next to another run); replaced by
 #     the same run with label smoothing 0.1 (97.3 minutes), which did better on the validation split
 #   trivial_mnist: 40 epochs, label smoothing 0.1, EMA 0.999, float32 (50.9 minutes)
-#   c8_mnist: 24 epochs, label smoothing 0.1, EMA 0.999, bfloat16 (138.6 minutes; stopped by the end of a
-#     session after 1,000 steps and continued with --resume, which its recorded command shows)
+#   c8_mnist: 24 epochs, label smoothing 0.1, EMA 0.999, bfloat16 (138.6 minutes; stopped after 1,000 steps and
+#     continued with --resume, which its recorded command shows)
 #   d4_mnist: 22 epochs, label smoothing 0.1, EMA 0.999, bfloat16 (122.0 minutes)
 #   so2_mnist: 13 epochs, label smoothing 0.1, EMA 0.999, bfloat16 (99.5 minutes)
 #   c8_wide_mnist (capacity, round 4): the width rule at 1.5 times the widths (144k parameters) with c8's
 #     recipe, alone on both cores (--threads 2; 126.3 minutes)
 # plus, for the seed spread, the ablation again with --seed 1 (runs/trivial-ls-ema-10-seed1).
+# It replaces the published rotated weights (weights/<preset>), so it runs only as: experiments/accuracy.sh --overwrite
 set -euo pipefail
+[[ ${1:-} == --overwrite ]] || { echo "$0 retrains rounds 3 to 6 and replaces the published rotated weights (weights/<preset>); run it with --overwrite to do so" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
 train() { .venv/bin/zoo train "$1" --data-root "$DATA" --threads 1 --no-progress --publish "${@:2}"; }

@@ -118,3 +118,116 @@ def test_weights_tag_selects_the_upright_checkpoint(name):
     assert model.meta.training["augmentation"].startswith("none")
     default = torch.hub.load(str(ROOT), name, source="local", trust_repo=True)
     assert default.meta.weights_tag == "rotated"
+
+
+ARCHIVE_LOAD = """
+import json, sys, torch
+from safetensors.torch import save_file
+model = torch.hub.load(sys.argv[1], "c8_mnist", source="local")  # imports zoo from the archive's folder
+import zoo
+from zoo.probes import embedded_digits
+from zoo.records import checkout_weights
+with torch.no_grad():
+    save_file({"logits": model(embedded_digits()[0])}, sys.argv[2])
+print(json.dumps({"zoo": zoo.__file__, "checkout": str(checkout_weights())}))
+"""
+
+
+def archived_record(extracted, preset: str):
+    """``preset``'s rotated weights record as the extracted archive's zoo/records.py holds it (a leaf module, loaded
+    by itself so that this process keeps the checkout's zoo)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("archived_records", extracted / "zoo" / "records.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module.find_record(preset)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """``git archive HEAD`` of the checkout, extracted outside it, as torch.hub's download of the repository holds
+    it (with the working tree's .gitattributes, which HEAD holds too once committed)."""
+    import io
+    import tarfile
+
+    try:
+        data = subprocess.run(["git", "archive", "--worktree-attributes", "HEAD"], cwd=ROOT, capture_output=True,
+                              check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"not a git checkout with git available ({e})")
+    assert len(data) < 20 * 2**20  # code, configs and cards: not 100 MB of weights
+    extracted = tmp_path_factory.mktemp("archive") / "equivariant-zoo"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        names = tar.getnames()
+        tar.extractall(extracted, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    assert "hubconf.py" in names and "weights/c8_mnist/config.json" in names
+    assert not [n for n in names if n.startswith("weights/") and n.endswith(".safetensors")]
+    return extracted
+
+
+def test_torch_hub_archive_holds_code_and_downloads_the_weights_by_their_record(archive, tmp_path, digits):
+    """torch.hub.load("equivariant-zoo/equivariant-zoo", ...) reads GitHub's archive of the repository, which
+    .gitattributes keeps free of the published tensors: the archive's weights/ folders hold config.json and the
+    card only, and a load from it downloads the two files it reads, once each, at the record's pinned revision,
+    trusting nothing of the archive's weights/ (its config.json is garbage here)."""
+    import json
+    import shutil
+
+    from hub_server import serve_weights
+    from safetensors.torch import load_file
+
+    from zoo.files import sha256_file
+
+    folder = published("c8_mnist")
+    extracted = tmp_path / "equivariant-zoo"
+    shutil.copytree(archive, extracted)
+    (extracted / "weights" / "c8_mnist" / "config.json").write_text("{}")  # an archive's weights are not trusted
+
+    record = archived_record(extracted, "c8_mnist")  # HEAD's record (the checkout's may be newer, uncommitted)
+    assert record.files["model.safetensors"] == sha256_file(folder / "model.safetensors")
+    work = tmp_path / "work"
+    work.mkdir()
+    with serve_weights([folder], {record.name: record.revision}) as hub:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HF_"))}
+        env.update(HF_ENDPOINT=hub.url, HF_HOME=str(tmp_path / "hf-home"), HF_HUB_CACHE=str(tmp_path / "hub-cache"),
+                   HF_HUB_DISABLE_TELEMETRY="1")
+        result = subprocess.run([sys.executable, "-c", ARCHIVE_LOAD, str(extracted), str(tmp_path / "logits.st")],
+                                cwd=work, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        gets = [path.split("?")[0] for method, path in hub.requests if method == "GET" and "/resolve/" in path]
+        sent = dict(hub.sent)
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["zoo"] == str(extracted / "zoo" / "__init__.py")  # the archive's code, not this checkout's
+    assert loaded["checkout"] == str(extracted / "weights")  # it looks like a checkout, yet its weights are missing
+    assert sent == {(record.hub_id, name): (folder / name).stat().st_size
+                    for name in ("config.json", "model.safetensors")}
+    assert sorted(gets) == sorted(f"/{record.hub_id}/resolve/{record.revision}/{name}"
+                                  for name in ("config.json", "model.safetensors"))
+    expected = torch.hub.load(str(ROOT), "c8_mnist", source="local")
+    with torch.no_grad():
+        assert_close(load_file(tmp_path / "logits.st")["logits"], expected(digits[0]))
+
+
+def test_publish_refuses_an_archive_of_the_repository(archive, monkeypatch, tmp_path):
+    """An archive looks like a checkout (hubconf.py, weights/) but holds no tensors: records written from it, or an
+    upload of it, would publish folders without weights."""
+    from zoo.cli import publish
+
+    def refused():
+        return pytest.raises(FileNotFoundError, match="lacks model.safetensors, exported.safetensors: publishing "
+                             "needs a git clone")
+
+    monkeypatch.setattr(publish, "checkout_weights", lambda: archive / "weights")
+    for argv in ([], ["--upload"]):
+        with refused():
+            publish.main(argv)
+    records = tmp_path / "records.py"  # --write-records' own file stays out of reach
+    records.write_text(publish.RECORDS_FILE.read_text())
+    with refused():
+        publish.write_records(archive / "weights", records)
+    assert records.read_text() == publish.RECORDS_FILE.read_text()

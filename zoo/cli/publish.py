@@ -2,6 +2,7 @@
 
     zoo publish                    # dry run: what would go where; checks every folder against its record
     zoo publish --write-records    # regenerate zoo/records.py from the folders (after new weights)
+    zoo publish --write-cards      # regenerate each folder's README.md model card from its config.json
     zoo publish --upload           # upload (after `hf auth login`), then tag each upload with its revision
 
 The dry run needs no network and no token. An upload creates the repository if needed, uploads the folder as
@@ -13,6 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..card import write_card
+from ..files import CARD_NAME, CONFIG_NAME, EXPORTED_NAME, WEIGHTS_NAME, write_text
 from .common import parser
 from ..records import (DEFAULT_TAG, RECORDS, WeightsRecord, checkout_weights, find_record, record_from_folder,
                       render_records)
@@ -22,7 +25,16 @@ _BLOCK = re.compile(r"(# BEGIN RECORDS[^\n]*\n).*?(\n# END RECORDS)", re.S)
 
 
 def published_folders(weights: Path) -> list[Path]:
-    return sorted(p for p in weights.iterdir() if (p / "config.json").is_file())
+    """The checkpoint folders under ``weights``, each holding every file a published folder has. One without its
+    tensors is refused: an archive of the repository (``git archive``, the download behind ``torch.hub.load``) leaves
+    them out (.gitattributes), and records or uploads made from it would publish folders without weights."""
+    folders = sorted(p for p in weights.iterdir() if (p / CONFIG_NAME).is_file())
+    for folder in folders:
+        missing = [n for n in (WEIGHTS_NAME, EXPORTED_NAME, CONFIG_NAME, CARD_NAME) if not (folder / n).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: publishing needs a git clone of the "
+                                    "repository (an archive of it leaves the published tensors out)")
+    return folders
 
 
 def write_records(weights: Path, path: Path = RECORDS_FILE) -> list[WeightsRecord]:
@@ -31,7 +43,7 @@ def write_records(weights: Path, path: Path = RECORDS_FILE) -> list[WeightsRecor
     text = path.read_text()
     if not _BLOCK.search(text):
         raise ValueError(f"{path} has no '# BEGIN RECORDS' ... '# END RECORDS' block to rewrite")
-    path.write_text(_BLOCK.sub(lambda m: m.group(1) + render_records(new) + m.group(2), text))
+    write_text(path, _BLOCK.sub(lambda m: m.group(1) + render_records(new) + m.group(2), text))
     return new
 
 
@@ -74,6 +86,8 @@ def main(argv=None) -> list[WeightsRecord]:
     p = parser(__doc__)
     action = p.add_mutually_exclusive_group()
     action.add_argument("--write-records", action="store_true", help="regenerate zoo/records.py from weights/")
+    action.add_argument("--write-cards", action="store_true",
+                        help="regenerate every weights/*/README.md from its config.json (then --write-records)")
     action.add_argument("--upload", action="store_true", help="upload every folder to the Hub (needs a token)")
     p.add_argument("--token", default=None, help="Hub token (default: the one `hf auth login` saved)")
     args = p.parse_args(argv)
@@ -86,6 +100,11 @@ def main(argv=None) -> list[WeightsRecord]:
         print(f"wrote {len(new)} records into {RECORDS_FILE}")
         return new
     folders = published_folders(weights)
+    if args.write_cards:
+        for folder in folders:
+            write_card(folder)
+        print(f"wrote {len(folders)} model cards; regenerate the records next: zoo publish --write-records")
+        return []
     checked = [(folder, check_folder(folder)) for folder in folders]  # every folder, before any upload
     missing = sorted({r.name for r in RECORDS} - {f.name for f in folders})
     if missing:

@@ -5,17 +5,19 @@
 
 For every folder: the largest difference between the logits of the loaded model on the probe digits and the
 logits recorded in its config.json, for the escnn model and the exported one, against the tolerance.
-A load that fails its self-check ends the command with its error.
+A load that fails its self-check ends the command with its error. The folders are only read.
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from ..checkpoint import load_checkpoint
-from .common import parser, show_table
+from .common import parser, refuse_partial_update, show_table
 from ..exported import load_exported
 from ..files import read_config
 from ..probes import self_check
+from ..records import checkout_weights
 
 
 def main(argv=None) -> list[dict]:
@@ -23,6 +25,12 @@ def main(argv=None) -> list[dict]:
     p.add_argument("folders", nargs="+")
     p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/")
     args = p.parse_args(argv)
+    weights, given = checkout_weights(), {Path(f).resolve() for f in args.folders}
+    published = {f.parent.resolve() for f in weights.glob("*/config.json")} if weights else given
+    refuse_partial_update(p, args, [  # the published table has a row for every folder under weights/, and no other
+        published - given and f"{', '.join(sorted(f.name for f in published - given))} left out",
+        given - published and f"not under weights/: {', '.join(sorted(map(str, given - published)))}",
+    ], "zoo verify weights/*/ --update")
     rows = []
     lines = ["| checkpoint | escnn: max logit diff | export: max logit diff | tolerance | escnn load (s) |",
              "| --- | --- | --- | --- | --- |"]
