@@ -26,7 +26,7 @@ set -euo pipefail
 [[ ${1:-} == --overwrite ]] || { echo "$0 retrains rounds 3 to 6 and replaces the published rotated weights (weights/<preset>); run it with --overwrite to do so" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
-train() { .venv/bin/zoo train "$1" --data-root "$DATA" --threads 1 --no-progress --publish "${@:2}"; }
+train() { .venv/bin/zoo train "$1" --data-root "$DATA" --threads 1 --no-progress --publish --overwrite "${@:2}"; }
 publish() {  # evaluate the presets just trained, then regenerate the weights records
     .venv/bin/zoo evaluate "$@" --data-root "$DATA" --weights rotated --update
     .venv/bin/zoo publish --write-records

@@ -10,7 +10,7 @@ set -euo pipefail
 [[ ${1:-} == --overwrite ]] || { echo "$0 retrains and replaces the published weights/*-upright; run it with --overwrite to do so" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
-train() { .venv/bin/zoo train "$1" --augment none --data-root "$DATA" --epochs "$2" --threads 1 --no-progress --publish "${@:3}"; }
+train() { .venv/bin/zoo train "$1" --augment none --data-root "$DATA" --epochs "$2" --threads 1 --no-progress --publish --overwrite "${@:3}"; }
 (train c8_mnist 10 --bf16; train c4_mnist 10; train d4_mnist 10) &
 (train so2_mnist 10 --bf16; train trivial_mnist 10 --no-bf16) &
 wait

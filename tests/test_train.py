@@ -110,7 +110,9 @@ def test_the_readme_training_line_leaves_published_weights_alone(mnist_root, tmp
     out = tmp_path / "runs" / "train" / "c8_mnist-rotated" / "checkpoint"
     assert f"wrote {out.relative_to(tmp_path)}" in result.stdout and read_config(out)["preset"] == "c8_mnist"
     for extra, message in ((["--publish", "--out", "x"], "give one of them"),
-                           (["--publish", "--widths", "8,8,8,8,8"], "cannot be published under its name")):
+                           (["--publish", "--widths", "8,8,8,8,8"], "cannot be published under its name"),
+                           (["--publish"], "replaces them only with --overwrite"),
+                           (["--overwrite"], "it goes with --publish")):
         refused = subprocess.run(line + extra, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert refused.returncode != 0 and message in refused.stderr
 

@@ -3,7 +3,7 @@
     zoo train c8_mnist --data-root ../shared/data --epochs 4          # -> runs/train/c8_mnist-rotated/checkpoint
     torchrun --nproc-per-node 2 -m zoo.cli.train c8_mnist --data-root ../shared/data --threads 1   # data-parallel
     torchrun --nproc-per-node 4 -m zoo.cli.train c8_mnist --data-root ../shared/data --device cuda  # 4 GPUs
-    zoo train c8_mnist --data-root ../shared/data --epochs 24 --publish  # maintainers: replace weights/c8_mnist
+    zoo train c8_mnist --data-root ../shared/data --epochs 24 --publish --overwrite  # replace weights/c8_mnist
 
 After a crash or ``kill -9``, the same command with ``--resume`` continues from ``<run-dir>/resume.safetensors``
 and refuses if the arguments describe another run (see ``zoo.training``). Precision: bfloat16 autocast only
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import data
 from ..checkpoint import save_checkpoint
-from ..files import CheckpointInfo
+from ..files import WEIGHTS_NAME, CheckpointInfo
 from .common import add_data, add_preset, add_training_args, add_weights, int_list, parser, positive_int
 from ..records import TAG_TRAIN_SIZE
 from ..registry import DEFAULT_TAG, create_model, weights_folder
@@ -34,8 +34,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                 "--augment none)")
     p.add_argument("--train-size", type=positive_int, default=None, help="use only the first N training images")
     p.add_argument("--val-size", type=positive_int, default=data.VAL_SIZE)
-    p.add_argument("--publish", action="store_true", help="write the checkpoint over the published one in this "
-                   "checkout's weights/<preset>[-<tag>] (default: <run-dir>/checkpoint, or --out)")
+    p.add_argument("--publish", action="store_true", help="write the checkpoint into this checkout's "
+                   "weights/<preset>[-<tag>] (default: <run-dir>/checkpoint, or --out)")
+    p.add_argument("--overwrite", action="store_true", help="with --publish: replace the weights already published "
+                   "there (without it, --publish refuses a folder that holds weights, before training)")
     p.add_argument("--widths", type=int_list, default=None, metavar="W1,W2,...",
                    help="train the preset at other widths, one per conv layer (an experiment: the checkpoint "
                    "records its architecture; publish it only under a preset with these widths)")
@@ -54,8 +56,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--publish writes into weights/; --out names another folder: give one of them")
     if args.publish and args.widths:
         p.error("--widths trains another architecture than the preset's; it cannot be published under its name")
+    if args.overwrite and not args.publish:
+        p.error("--overwrite replaces published weights: it goes with --publish")
     args.run_dir = Path(args.run_dir or f"runs/train/{args.preset}-{args.weights}")
     args.out = weights_folder(args.preset, args.weights) if args.publish else Path(args.out or args.run_dir / "checkpoint")
+    if args.publish and not args.overwrite and (args.out / WEIGHTS_NAME).is_file():
+        p.error(f"{args.out} holds published weights; --publish replaces them only with --overwrite")
     return args
 
 
