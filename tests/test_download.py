@@ -168,3 +168,57 @@ def test_the_checkout_comes_before_the_cache(server, monkeypatch):
     with pytest.raises(FileNotFoundError, match="checkpoint_dir .* is not a folder"):
         zoo.download.pretrained_folder("c8_mnist", checkpoint_dir=ROOT / "no-such-folder")
     assert downloads(server) == []
+
+
+def test_concurrent_loads_into_one_empty_cache_all_succeed(hub, digits):
+    """Threads that load the same checkpoint at once into one empty cache each get verified files and the same
+    model (huggingface_hub locks each blob while one of them downloads it)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from zoo.files import sha256_file
+
+    start = threading.Barrier(4)
+
+    def load(_):
+        start.wait()  # all four ask the Hub at once
+        return create_model("trivial_mnist", pretrained=True, export=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        models = list(pool.map(load, range(4)))
+    record = find_record("trivial_mnist")
+    for name in ("config.json", "exported.safetensors"):
+        assert sha256_file(cached_blob("trivial_mnist", name)) == record.files[name]
+    assert not list(cached_blob("trivial_mnist", "config.json").parent.glob("*.incomplete"))
+    with torch.no_grad():
+        expected = models[0](digits[0])
+        for model in models[1:]:
+            assert_close(model(digits[0]), expected)
+
+
+def test_only_network_failures_become_connection_errors(hub, monkeypatch):
+    """A failed connection or a server error says "try again"; a full disk or a bug propagates as itself."""
+    import errno
+
+    import huggingface_hub
+    from huggingface_hub.errors import HfHubHTTPError
+
+    httpx2 = pytest.importorskip("httpx2", reason="the transport of huggingface_hub >= 2.0")
+
+    def failing(error):
+        def hf_hub_download(**kwargs):
+            raise error
+        monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+
+    request = httpx2.Request("GET", f"{hub.url}/x")
+    for error in (httpx2.ConnectError("refused", request=request), httpx2.ReadTimeout("slow", request=request),
+                  HfHubHTTPError("503", response=httpx2.Response(503, request=request))):
+        failing(error)
+        with pytest.raises(ConnectionError, match="try again"):
+            create_model("trivial_mnist", pretrained=True, export=True)
+    for error in (OSError(errno.ENOSPC, "No space left on device"), RuntimeError("a bug"),
+                  HfHubHTTPError("403", response=httpx2.Response(403, request=request))):
+        failing(error)
+        with pytest.raises(type(error)) as raised:
+            create_model("trivial_mnist", pretrained=True, export=True)
+        assert raised.value is error

@@ -27,7 +27,7 @@ from .card import model_card
 from .convert import count_mflops, export
 from .exported import save_exported
 from .files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, CheckpointInfo, atomic_write, check_format, read_config,
-                    sha256_file, verified, write_config, write_text)
+                    sha256_file, verified_tensors, weights_tensors, write_config, write_text)
 from .layers import check_num_classes
 from .model import EquivariantCNN
 from .presets import PRESETS
@@ -104,6 +104,9 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
                     **overrides):
     """Build the model a checkpoint folder describes and load its weights (eval mode).
 
+    Nothing is built before config.json has passed its schema and bounds (``zoo.files.read_config``) and the
+    weights file's header lists exactly the tensors its architecture implies (``zoo.files.verified_tensors``).
+
     ``num_classes`` different from the checkpoint's drops only the head (logged) and puts a fresh one in
     its place; every other tensor must match exactly. ``expect_preset`` refuses a checkpoint made for
     another preset. ``overrides`` change architecture arguments that do not touch the weights' shapes.
@@ -122,7 +125,10 @@ def load_checkpoint(folder: str | os.PathLike, num_classes: int | None = None, e
     wanted = saved.replace(**overrides)  # checked before any weight is read
     if in_channels is not None:
         saved.replace(in_channels=in_channels)
-    weights = verified(folder / WEIGHTS_NAME, config["weights_sha256"])
+    # the header against the tensors the architecture implies, then the hash: before any tensor or module exists
+    weights = verified_tensors(folder / WEIGHTS_NAME, weights_tensors(saved), config["weights_sha256"],
+                               f"does not fit its architecture ({saved.group}, widths {list(saved.widths)})",
+                               "Was it made for another preset?")
     try:
         state = load_file(weights)
     except (SafetensorError, OSError, ValueError) as e:

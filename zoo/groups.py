@@ -5,7 +5,6 @@ group it is built for.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,6 +13,7 @@ from escnn import gspaces
 from escnn import nn as enn
 from escnn.group import _numerical
 
+from .architecture import num_fields
 from .layers import GroupMaxPool, fourier_elu
 
 # escnn finds the dihedral groups' Clebsch-Gordan coefficients as a null space by SVD, and takes scikit-learn's
@@ -154,13 +154,8 @@ class Group:
         return 2 * so2_max_frequency + 1 if self.band_limited else gspace.regular_repr.size
 
     def num_fields(self, width: int, fibre_dim: int) -> int:
-        """Fields per layer for a plain-CNN width: ``round(width / sqrt(d))``.
-
-        An equivariant map between two layers of F fields of dimension d has about F^2 d free parameters
-        per kernel size (F^2 d^2 entries, 1/d of them free), so this rule gives every group about the
-        parameters of the plain CNN with ``width`` channels, with ``sqrt(d)`` times its channels.
-        """
-        return max(1, round(width / math.sqrt(fibre_dim)))
+        """Fields per layer for a plain-CNN width (``zoo.architecture.num_fields``)."""
+        return num_fields(width, fibre_dim)
 
     def activation(self, gspace: gspaces.GSpace2D, num_fields: int, so2_max_frequency: int,
                    so2_grid_size: int) -> enn.EquivariantModule:
