@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v gfortran >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -q gfortran >/dev/null
-  else sudo apt-get install -y -q gfortran >/dev/null; fi
+  as_root apt-get update -q >/dev/null  # a fresh machine has no package lists yet
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q gfortran >/dev/null
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -252,6 +252,10 @@ def plot(found: dict, out: Path) -> None:
 
 
 def report(args) -> None:
+    missing = [_name(job) for job in plan(PRESETS) if not (RECORDS / f"{_name(job)}.json").is_file()]
+    if args.update and missing:  # the published tables show the whole plan
+        raise SystemExit(f"--update publishes the whole plan, and {len(missing)} of its runs have no record yet "
+                         f"({', '.join(missing)}): run them first (learning_curves.py run), then report --update")
     found = load_records()
     summary, detail = tables(found)
     print(summary, detail, sep="\n\n")
@@ -268,20 +272,28 @@ def report(args) -> None:
 def publish(args) -> None:
     """The 12,000-image runs as the ``rotated-12k`` weights: of each preset's recorded seed-0 runs, the one chosen
     on validation; its checkpoint, tagged so, saved again (the same tensors; config.json, self-check and card
-    rewritten) into weights/<preset>-rotated-12k."""
+    rewritten) into weights/<preset>-rotated-12k. A folder that holds the chosen run already (the same training
+    record) is left byte for byte; one that holds another run is replaced only with ``--overwrite``."""
     from zoo.checkpoint import load_checkpoint, save_checkpoint
+    from zoo.files import CONFIG_NAME, read_config
     from zoo.registry import weights_folder
 
     found = chosen(load_records())
     presets = args.presets.split(",") if args.presets else [p for p in PRESETS if (p, 12000) in found]
+    writes = []  # every target is checked before any is written
     for preset in presets:
         runs = [r for r in found.get((preset, 12000), []) if r["seed"] == 0]
         if not runs:
             raise SystemExit(f"no record of {run_name(preset, 12000, 0)}: run it first")
-        source = Path(args.runs) / _name(runs[0]) / "out"
         target = weights_folder(preset, "rotated-12k")
-        if (target / "config.json").is_file() and not args.overwrite:
-            raise SystemExit(f"{target} is published already; pass --overwrite to replace it")
+        if (target / CONFIG_NAME).is_file():
+            if read_config(target).get("training") == runs[0]["training"]:
+                print(f"{target} holds {_name(runs[0])} already; left as it is")
+                continue
+            if not args.overwrite:
+                raise SystemExit(f"{target} holds another run than {_name(runs[0])}; pass --overwrite to replace it")
+        writes.append((Path(args.runs) / _name(runs[0]) / "out", target))
+    for source, target in writes:
         model = load_checkpoint(source)
         model.meta = model.meta.replace(weights_tag="rotated-12k")
         save_checkpoint(model, target)
@@ -304,7 +316,8 @@ def main(argv=None) -> None:
     r.add_argument("--update", action="store_true", help="write the tables into README.md and docs/training.md")
     r = sub.add_parser("publish", help="the 12,000-image runs as the rotated-12k weights")
     r.add_argument("--presets", default=None, help="comma-separated (default: every preset with a 12,000-image record)")
-    r.add_argument("--overwrite", action="store_true", help="replace published rotated-12k weights")
+    r.add_argument("--overwrite", action="store_true", help="replace published rotated-12k weights that hold another "
+                   "run than the chosen one")
     r.add_argument("--runs", default=str(RUNS), help="the folder of the runs (default: runs/curves)")
     args = p.parse_args(argv)
     {"run": run, "report": report, "publish": publish}[args.command](args)

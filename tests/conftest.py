@@ -1,3 +1,4 @@
+import importlib
 import os
 import subprocess
 import sys
@@ -14,6 +15,50 @@ DATA_ROOT = ROOT.parent / "shared" / "data"
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, torch.get_num_threads())))
 
 
+# A test that needs a component this machine may lack (a Debian package, a Python extra, genuine MNIST) says so with
+# ``require``, ``require_module`` or the mark ``requires``: it skips here, and fails under CI (the environment variable
+# CI=true, which .ci/run and CI services set), where every such component is installed and a skip would hide a test
+# that never ran. Skips about the platform itself (no CUDA GPU, not glibc) stay plain skips; ``pytest -rs`` lists
+# every skip with its reason.
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(available: object, what: str, install: str) -> None:
+    """Skip the calling test (or module) unless ``available``; under CI, fail, saying how to ``install`` ``what``."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is missing under CI, where every test must run: {install}", pytrace=False)
+    skip = pytest.skip.Exception(f"{what} is missing: {install}", allow_module_level=True)
+    skip._use_item_location = True  # pytest -rs names the test (as for its own skipif), not this line
+    raise skip
+
+
+def require_module(name: str, install: str):
+    """The module ``name``, imported; when it is not installed, ``require`` (skip, or fail under CI)."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name and not name.startswith(f"{e.name}."):
+            raise  # the module is there but something it imports is not: a broken install, not a missing extra
+    require(False, f"the Python package {name}", install)
+
+
+def requires(available: object, what: str, install: str) -> pytest.MarkDecorator:
+    """``require`` as a mark, checked before the test's fixtures are set up (so a missing browser starts no app)."""
+    return pytest.mark.requires(available=bool(available), what=what, install=install)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "requires(available, what, install): see tests/conftest.py's require")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("requires"):
+        require(**mark.kwargs)
+
+
 @pytest.fixture(scope="session")
 def digits():
     from zoo.probes import embedded_digits
@@ -23,8 +68,9 @@ def digits():
 
 @pytest.fixture(scope="session")
 def mnist_root():
-    if not (DATA_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
-        pytest.skip(f"genuine MNIST not found under {DATA_ROOT}")
+    raw = DATA_ROOT / "MNIST" / "raw"
+    require((raw / "train-images-idx3-ubyte").is_file(), f"genuine MNIST ({raw})",
+            f"put MNIST's four IDX files (train-images-idx3-ubyte, ...) in {raw}")
     return DATA_ROOT
 
 

@@ -6,13 +6,15 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, assert_close, built_model, published
+from conftest import ROOT, assert_close, built_model, published, require_module
 from zoo.files import CheckpointInfo
 
 
-def run(*args, check=True):
+def run(*args, check=True, **environ):
+    """``zoo <args>`` in a new process (``environ``: extra environment variables)."""
+    env = {**{k: v for k, v in os.environ.items() if k != "ZOO_DEBUG"}, "PYTHONPATH": str(ROOT), **environ}
     result = subprocess.run([sys.executable, "-m", "zoo.cli", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+                            env=env, timeout=600)
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -29,14 +31,14 @@ def saved(tmp_path):
 
 
 def test_export_command_writes_the_export_and_onnx(saved, digits):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnxscript")
+    ort = require_module("onnxruntime", "pip install -e '.[onnx]'")
+    require_module("onnxscript", "pip install -e '.[onnx]'")
     from zoo.exported import load_exported
 
     folder, model = saved
     (folder / "exported.safetensors").unlink()
-    result = run("export", folder, "--onnx", folder / "c8.onnx")
-    assert f"exported {folder}" in result.stdout
+    result = run("export", folder, "--onnx", folder / "c8.onnx", "--overwrite")
+    assert f"{folder}: wrote a new export" in result.stdout
     with torch.no_grad():
         expected = model(digits[0])
         assert_close(load_exported(folder)(digits[0]), expected)
@@ -48,9 +50,98 @@ def test_export_command_writes_the_export_and_onnx(saved, digits):
 
 def test_export_command_errors_in_one_line(tmp_path):
     result = run("export", tmp_path / "nowhere", check=False)
-    assert result.returncode == 1 and result.stderr.startswith("error: no config.json")
+    error, hint = result.stderr.splitlines()
+    assert result.returncode == 1 and error.startswith("error: no config.json")
+    assert hint == "(zoo --debug export ... prints the traceback)"
     result = run("export", tmp_path, "other", "--onnx", "x.onnx", check=False)
     assert result.returncode == 1 and "--onnx takes exactly one checkpoint folder" in result.stderr
+
+    debug = run("--debug", "export", tmp_path / "nowhere", check=False)
+    assert debug.returncode == 1 and debug.stderr.startswith("Traceback (most recent call last):")
+    assert debug.stderr.splitlines()[-1] == "FileNotFoundError: " + error.removeprefix("error: ")
+
+
+def test_user_errors_end_in_one_line_unless_debugging(monkeypatch, capsys):
+    from zoo.cli import main
+    from zoo.cli.common import run
+
+    def mistake():
+        raise FileNotFoundError("no such folder")
+
+    monkeypatch.delenv("ZOO_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit:
+        run(mistake, command="verify")
+    assert exit.value.code == "error: no such folder\n(zoo --debug verify ... prints the traceback)"
+    with pytest.raises(SystemExit, match="ZOO_DEBUG=1 prints the traceback"):  # python -m zoo.cli.verify
+        run(mistake)
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        run(mistake, debug=True)
+    monkeypatch.setenv("ZOO_DEBUG", "1")
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        run(mistake)
+    monkeypatch.setenv("ZOO_DEBUG", "0")
+    with pytest.raises(SystemExit):
+        run(mistake)
+    with pytest.raises(ZeroDivisionError):  # a bug, not a user's mistake: always its traceback
+        run(lambda: 1 / 0)
+    main(["--help"])
+    assert "--debug" in capsys.readouterr().out
+
+
+class ReachedTheRun(Exception):
+    """Raised where a command starts its work: its command line passed every check."""
+
+
+def _reached(*args, **kwargs):
+    raise ReachedTheRun
+
+
+FULL_RUNS = [  # command, argv, where its work starts, what --update says (None: nothing, the run is a full one)
+    ("evaluate", ["--update"], "apply_threads", None),
+    ("evaluate", ["c4_mnist", "--update", "--results", ROOT / "results"], "apply_threads", None),
+    ("evaluate", ["c4_mnist", "--update", "--results", "{tmp}"], "apply_threads",
+     ["c8_mnist, c8_wide_mnist, d4_mnist, so2_mnist, trivial_mnist neither evaluated now nor saved in"]),
+    ("evaluate", ["--limit", "100", "--no-profile", "--update"], "apply_threads",
+     ["--limit 100 evaluates part of the test set", "--no-profile leaves out the accuracy at each angle"]),
+    ("bench", ["--threads", "2", "--rounds", "10", "--update"], "apply_threads", None),
+    ("bench", ["c4_mnist", "--no-compile", "--update"], "apply_threads",
+     ["c8_mnist, c8_wide_mnist, d4_mnist, so2_mnist, trivial_mnist left out",
+      "--rounds 5: the published table takes at least 10", "--no-compile leaves out the compiled model"]),
+    ("invariance", ["--update"], "data.load_mnist", None),
+    ("invariance", ["--per-layer", "--weights", "upright", "--update"], "data.load_mnist", None),
+    ("invariance", ["--images", "100", "--weights", "upright", "--update"], "data.load_mnist",
+     ["--images 100: the published tables take the first 500", "--weights upright: the logits table is the rotated"]),
+    ("invariance", ["--per-layer", "--angles", "45", "--update"], "data.load_mnist",
+     ["--angles: the published tables take 22.5 45.0 90.0"]),
+    ("verify", ["{weights}", "--update"], "read_config", None),
+    ("verify", [ROOT / "weights" / "c4_mnist", "{tmp}", "--update"], "read_config",
+     ["c4_mnist-upright", "not under weights/:"]),
+]
+
+
+@pytest.mark.parametrize("command, argv, start, refusal", FULL_RUNS)
+def test_update_refuses_a_partial_run(command, argv, start, refusal, monkeypatch, capsys, tmp_path):
+    """--update writes published tables and records: it takes the run that made them, and refuses a partial one
+    (a subset of the presets, of the images, of the timing rounds) before any work, saying what the full run is."""
+    import importlib
+
+    module = importlib.import_module(f"zoo.cli.{command}")
+    owner, name = (module.data, "load_mnist") if start == "data.load_mnist" else (module, start)
+    monkeypatch.setattr(owner, name, _reached)
+    weights = [str(config.parent) for config in sorted((ROOT / "weights").glob("*/config.json"))]
+    argv = [a for arg in argv for a in (weights if arg == "{weights}" else [str(arg).replace("{tmp}", str(tmp_path))])]
+    if refusal is None:
+        with pytest.raises(ReachedTheRun):
+            module.main(argv)
+        return
+    with pytest.raises(SystemExit) as exit:
+        module.main(argv)
+    message = capsys.readouterr().err
+    assert exit.value.code == 2 and "--update publishes the full run only, and this one is partial: " in message
+    assert all(reason in message for reason in refusal), message
+    assert f"The full run: zoo {command} " in message
+    with pytest.raises(ReachedTheRun):  # the same run without --update is not refused
+        module.main([a for a in argv if a != "--update"])
 
 
 def test_demo_command(tmp_path):
@@ -75,7 +166,7 @@ def test_evaluate_command_on_a_few_images(mnist_root, tmp_path):
     assert not (tmp_path / "results").exists()  # a quick check writes nothing
     assert (ROOT / "weights" / "c4_mnist" / "config.json").read_text() == before
     refused = run("evaluate", "c4_mnist", "--data-root", mnist_root, "--limit", "100", "--update", check=False)
-    assert refused.returncode == 2 and "without --limit" in refused.stderr
+    assert refused.returncode == 2 and "--limit 100 evaluates part of the test set" in refused.stderr
 
 
 def test_upright_table_gives_the_gap_to_the_rotated_trained_weights(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, built_model, published
+from conftest import ROOT, built_model, published, requires
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 
@@ -72,7 +72,7 @@ def test_invariance_measure_tells_exact_from_learned_invariance(digits):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION.is_dir(), reason="no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+@requires(FASHION.is_dir(), "Fashion-MNIST", "apt-get install dataset-fashion-mnist")
 def test_finetune_on_a_torchvision_dataset(tmp_path):
     from zoo.cli import finetune
     from zoo.files import read_config

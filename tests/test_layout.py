@@ -8,7 +8,9 @@ from pathlib import Path
 from conftest import ROOT
 
 ZOO = ROOT / "zoo"
-LEAVES = {"architecture", "layers", "probes", "files", "data", "precision", "basis", "dev.docs", "dev.browser"}
+LEAVES = {"limits", "layers", "probes", "data", "precision", "basis", "dev.browser"}
+# just above the leaves: the typed configuration, built on what a checkpoint may hold (limits) alone
+NEAR_LEAVES = {"architecture": {"limits"}, "files": {"limits", "architecture"}}
 
 
 def zoo_imports(path: Path) -> set[str]:
@@ -67,6 +69,7 @@ def test_no_import_circle():
 def test_leaves_import_no_zoo_module():
     edges = graph()
     assert {leaf: edges[leaf] for leaf in LEAVES if edges[leaf]} == {}
+    assert {name: edges[name] for name, allowed in NEAR_LEAVES.items() if not edges[name] <= allowed} == {}
 
 
 def test_the_model_is_only_the_network():

@@ -18,7 +18,7 @@ import sysconfig
 import pytest
 import torch
 
-from conftest import ROOT
+from conftest import ROOT, require_module
 from hub_server import serve_weights
 from zoo.records import PROJECT, RECORDS, find_record
 
@@ -146,7 +146,7 @@ def test_installed_demo_refuses_every_fault_and_recovers(venv, hub, tmp_path):
 
 
 def test_installed_app_serves_the_api_on_gradios_variables(venv, hub, tmp_path, digits):
-    pytest.importorskip("gradio")
+    require_module("gradio", "pip install -e '.[demo]'")
     from gradio_client import Client
     from PIL import Image
 

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import (add_models, add_threads, apply_threads, device_name, int_list, models_of, parser, positive_float,
-                     positive_int, show_table)
+from .common import (add_models, add_threads, apply_threads, device_name, int_list, left_out, models_of, parser,
+                     positive_float, positive_int, refuse_partial_update, show_table)
 from ..convert import count_mflops, export
 from ..exported import layer_kind
 from ..layers import channels_last
@@ -163,6 +163,8 @@ def first_prediction_code(name: str, export: bool, root: Path = ROOT) -> str:
 
 
 BATCHES = (128, 256, 512, 1024)  # the device section's batch sizes
+# The fewest timing rounds a published table takes (docs/deploy.md): the CPU table 10, the device section 5
+PUBLISHED_ROUNDS = {"bench": 10, "bench-gpu": 5}
 
 
 def loop_throughput(name: str, device: str, batch: int = 128, steps: int = 60) -> float:
@@ -276,6 +278,27 @@ def cpu_table(rows: list[dict], threads: int, bare: float | None, kept_memory: b
     return "\n".join(lines)
 
 
+def partial_run(p, args) -> list[str | bool]:
+    """Why this run would not measure what the published table does (see ``refuse_partial_update``)."""
+    rounds = PUBLISHED_ROUNDS["bench" if args.device is None else "bench-gpu"]
+    seconds = p.get_default("seconds")
+    reasons = [
+        left_out(args),
+        args.profile and "--profile prints no table",
+        args.rounds < rounds and f"--rounds {args.rounds}: the published table takes at least {rounds}",
+        args.seconds < seconds and f"--seconds {args.seconds:g}: the published table takes at least {seconds:g}",
+    ]
+    if args.device is not None:
+        batches = ",".join(map(str, BATCHES))
+        return reasons + [tuple(args.batch_sizes) != BATCHES and f"--batch-sizes: the published section has {batches}"]
+    return reasons + [
+        args.no_compile and "--no-compile leaves out the compiled model",
+        args.no_cold_start and "--no-cold-start leaves out the cold starts",
+        args.bf16 != "auto" and f"--bf16 {args.bf16}: the published table times bfloat16 where the CPU has it natively",
+        args.default_malloc and "--default-malloc: not the allocator zoo train uses",
+    ]
+
+
 def main(argv=None) -> list[dict]:
     p = parser(__doc__)
     add_models(p)
@@ -292,7 +315,8 @@ def main(argv=None) -> list[dict]:
                    "and inference at each --batch-sizes, and the throughput of zoo train's loop")
     p.add_argument("--batch-sizes", type=int_list, default=list(BATCHES), metavar="B1,B2,...",
                    help=f"with --device (default: {','.join(map(str, BATCHES))}; the loop runs at the first)")
-    p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/")
+    p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/ "
+                   "(a full run only: every published preset, the published settings)")
     p.add_argument("--profile", action="store_true", help="instead of the table, print where a training step "
                    "spends its time (torch.profiler), for each model and its reference CNN")
     p.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc as it is (zoo train tells it "
@@ -300,6 +324,9 @@ def main(argv=None) -> list[dict]:
     args = p.parse_args(argv)
     if args.update and args.device is not None and not args.device.startswith("cuda"):
         p.error("--update with --device writes the GPU section; on the CPU, run without --device")
+    full_run = ("zoo bench --threads 2 --rounds 10 --update" if args.device is None
+                else f"zoo bench --device {args.device} --update")
+    refuse_partial_update(p, args, partial_run(p, args), full_run)
     apply_threads(args)
     threads = torch.get_num_threads()
     kept_memory = not args.default_malloc and keep_freed_memory()

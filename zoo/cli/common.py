@@ -7,6 +7,7 @@ sets torch's threads (default: torch's own choice). Counts are checked when the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable
 
@@ -14,12 +15,20 @@ from ..registry import DEFAULT_TAG, WEIGHT_TAGS, list_models, published_models
 from ..training import TrainConfig
 
 
-def run(main: Callable[[], object]) -> None:
-    """Run a command's ``main`` so that a user mistake ends in one clear line, not a traceback."""
+DEBUG = "ZOO_DEBUG"  # set to 1: every command prints tracebacks, as ``zoo --debug <command>`` does
+
+
+def run(main: Callable[[], object], debug: bool = False, command: str | None = None) -> None:
+    """Run a command's ``main`` so that a user mistake ends in one clear line, not a traceback; with ``debug``
+    (``zoo --debug``) or the environment variable ZOO_DEBUG=1, the traceback instead. ``command``: the name the
+    line's hint gives (``zoo --debug <command> ...``)."""
     try:
         main()
     except (ValueError, OSError, ImportError) as e:  # OSError: a missing file, a failed download
-        sys.exit(f"error: {e}")
+        if debug or os.environ.get(DEBUG, "") not in ("", "0"):
+            raise
+        how = f"zoo --debug {command} ..." if command else f"{DEBUG}=1"
+        sys.exit(f"error: {e}\n({how} prints the traceback)")
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -166,6 +175,27 @@ def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig, decided
     p.add_argument("--resume", action="store_true", help="continue from <run-dir>/resume.safetensors")
     p.add_argument("--out", default=None, help="checkpoint folder to write")
     p.add_argument("--no-progress", action="store_true")
+
+
+def left_out(args: argparse.Namespace) -> str:
+    """The presets published for ``--weights`` that the named models leave out, as a reason for
+    ``refuse_partial_update``; empty when none are named (then the command runs every one) or none is left out."""
+    if not args.models:
+        return ""
+    missing = [m for m in published_models(getattr(args, "weights", DEFAULT_TAG)) if m not in args.models]
+    return f"{', '.join(missing)} left out" if missing else ""
+
+
+def refuse_partial_update(p: argparse.ArgumentParser, args: argparse.Namespace, partial: list[str | bool | None],
+                          full_run: str) -> None:
+    """With ``--update``, end in a usage error if this run is partial: ``--update`` writes what the documentation
+    and the weights publish, which a subset of the presets, of the images or of the timing rounds would not
+    reproduce. ``partial``: why this run is partial, one reason per entry (falsy entries do not apply);
+    ``full_run``: the command of the full run."""
+    reasons = [str(reason) for reason in partial if reason]
+    if getattr(args, "update", False) and reasons:
+        p.error(f"--update publishes the full run only, and this one is partial: {'; '.join(reasons)}. "
+                f"The full run: {full_run}")
 
 
 def show_table(key: str, table: str, update: bool) -> None:

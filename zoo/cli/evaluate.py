@@ -19,12 +19,13 @@ from pathlib import Path
 
 from .. import data
 from ..checkpoint import load_checkpoint, update_metrics
+from ..files import atomic_write, write_text
 from ..metrics import evaluate
 from ..records import checkout_weights
-from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, weights_folder
+from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, published_models, weights_folder
 from ..training import trained_on
 from .common import (add_data, add_threads, add_weights, apply_threads, model_name, models_of, parser, positive_int,
-                     update_docs)
+                     refuse_partial_update, update_docs)
 
 
 def results_table(results: dict[str, dict], baseline: dict[str, dict] | None = None) -> str:
@@ -77,8 +78,7 @@ def plot_profiles(results: dict[str, dict], out: str | Path, title: str) -> None
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="model (rotated test)", title_fontsize=8)
     fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=130))
     plt.close(fig)
 
 
@@ -101,12 +101,21 @@ def main(argv=None) -> dict[str, dict]:
                    "accuracy at each angle (quicker)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results of this run to FILE")
     p.add_argument("--update", action="store_true",
-                   help="write metrics into config.json, model cards and the results tables of README.md and docs/")
+                   help="write metrics into config.json, model cards and the results tables of README.md and docs/ "
+                   "(the whole test set and profile only; the tables must cover every published preset)")
     args = p.parse_args(argv)
     folders = [m for m in args.models if m not in list_models()]
-    if args.update and (args.limit or args.no_profile or folders):
-        p.error("--update publishes numbers: run it on the full test set with the profile (without --limit or "
-                f"--no-profile), for preset names only{f', not {folders}' if folders else ''}")
+    # Presets may be evaluated in separate runs: the table holds every result saved under --results, and must
+    # hold every published preset.
+    saved = Path(args.results) / args.weights
+    unseen = (set(published_models(args.weights)) - set(models_of(args))
+              - set(saved_results(args.results, args.weights)) if args.update else ())
+    refuse_partial_update(p, args, [
+        args.limit and f"--limit {args.limit} evaluates part of the test set",
+        args.no_profile and "--no-profile leaves out the accuracy at each angle",
+        folders and f"checkpoint folders instead of presets: {', '.join(folders)}",
+        unseen and f"{', '.join(sorted(unseen))} neither evaluated now nor saved in {saved}",
+    ], f"zoo evaluate --weights {args.weights} --data-root <folder holding MNIST/raw> --update")
     if args.update and checkout_weights() is None:
         p.error("--update writes into a git checkout's weights/ and docs; this zoo was installed from a wheel")
     models = models_of(args)
@@ -133,8 +142,7 @@ def main(argv=None) -> dict[str, dict]:
         if args.update:
             update_metrics(weights_folder(name, args.weights), {**metrics, "test_images": len(images)})
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_text(args.json, json.dumps(results, indent=2) + "\n")
 
     if args.limit or args.no_profile or folders:  # a quick check, or not the published presets: no tables
         if not args.no_profile:
@@ -143,9 +151,8 @@ def main(argv=None) -> dict[str, dict]:
     # The table and the plot cover every model evaluated so far for this tag (one JSON file per model),
     # so models can be evaluated in separate runs.
     folder = Path(args.results) / args.weights
-    folder.mkdir(parents=True, exist_ok=True)
     for name, r in results.items():
-        (folder / f"{name}.json").write_text(json.dumps(r, indent=2) + "\n")
+        write_text(folder / f"{name}.json", json.dumps(r, indent=2) + "\n")
     everything = saved_results(args.results, args.weights)
     plot_path = args.plot or f"figures/profile-{args.weights}.png"
     plot_profiles(everything, plot_path, f"Accuracy against rotation angle ({WEIGHT_TAGS[args.weights]})")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from .. import data
 from ..invariance import measure, per_layer, per_layer_table
-from ..registry import create_model
-from .common import add_data, add_models, add_weights, models_of, parser, positive_int, show_table
+from ..registry import DEFAULT_TAG, create_model
+from .common import (add_data, add_models, add_weights, left_out, models_of, parser, positive_int,
+                     refuse_partial_update, show_table)
 
 
 def main(argv=None) -> dict:
@@ -22,8 +23,21 @@ def main(argv=None) -> dict:
     p.add_argument("--per-layer", action="store_true", help="the invariance error of every block, not the logits")
     p.add_argument("--angles", nargs="+", type=float, default=[22.5, 45.0, 90.0],
                    help="with --per-layer: rotation angles in degrees")
-    p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/")
+    p.add_argument("--update", action="store_true", help="write the table into its block in README.md or docs/ "
+                   "(a full run only: every published preset, the published settings)")
     args = p.parse_args(argv)
+    first, angles = p.get_default("images"), p.get_default("angles")  # what the published tables take
+    tag = args.weights if args.per_layer else DEFAULT_TAG  # one logits table, of the default weights
+    full_run = (f"zoo invariance{' --per-layer' * args.per_layer} --weights {tag} --data-root <folder holding "
+                "MNIST/raw> --update")
+    refuse_partial_update(p, args, [
+        left_out(args),
+        args.images != first and f"--images {args.images}: the published tables take the first {first}",
+        args.per_layer and args.angles != angles and "--angles: the published tables take "
+        + " ".join(map(str, angles)),
+        args.weights != tag and f"--weights {args.weights}: the logits table is the {tag} weights' (--per-layer "
+        "writes a table per weights tag)",
+    ], full_run)
     images, _ = data.load_mnist(args.data_root, train=False, download=args.download)
     images = images[:args.images]
     if args.per_layer:

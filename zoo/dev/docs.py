@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..files import write_text
+
 ROOT = Path(__file__).resolve().parent.parent.parent  # the checkout
 README = ROOT / "README.md"
 
@@ -35,9 +37,10 @@ def document_with(key: str, root: Path = ROOT) -> Path:
 
 
 def update_readme(key: str, content: str, path: Path | None = None) -> Path:
-    """Replace the block ``key`` of ``path`` (default: the document that holds it) with ``content``."""
+    """Replace the block ``key`` of ``path`` (default: the document that holds it) with ``content``; a reader sees
+    the old document or the new one, never half of one."""
     path = path or document_with(key)
-    path.write_text(replace_between_markers(path.read_text(), key, content))
+    write_text(path, replace_between_markers(path.read_text(), key, content))
     return path
 
 
