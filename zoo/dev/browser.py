@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -36,14 +37,18 @@ def serve(timeout: float = 120, python: str = sys.executable, cwd: str | os.Path
     port = free_port()
     env = {**(env if env is not None else {**os.environ, "HF_HUB_OFFLINE": "1"}), "GRADIO_ANALYTICS_ENABLED": "False",
            "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    # its output goes to a file, not a pipe: nobody reads a pipe while the app runs, and once the pipe's buffer is
+    # full (a few dozen logged tracebacks of refused requests) the app blocks on its next write
+    log = tempfile.TemporaryFile("w+")
     process = subprocess.Popen([str(python), "-m", "zoo.cli", "app"], cwd=cwd, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"zoo app exited with {process.returncode}:\n{process.stdout.read()[-3000:]}")
+                log.seek(0)
+                raise RuntimeError(f"zoo app exited with {process.returncode}:\n{log.read()[-3000:]}")
             try:
                 urllib.request.urlopen(url, timeout=2)
                 break
@@ -58,6 +63,7 @@ def serve(timeout: float = 120, python: str = sys.executable, cwd: str | os.Path
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
 
 
 def chromium(width: int = 1280, height: int = 1000):
