@@ -78,7 +78,7 @@ def test_the_model_is_only_the_network():
 
     public = {n for n in vars(EquivariantCNN) if not n.startswith("_")}
     assert public == {"min_input_size", "num_classes", "forward", "forward_features", "forward_head",
-                      "reset_classifier"}
+                      "forward_intermediates", "get_classifier", "reset_classifier"}
     code = "import sys, zoo.model; print(sorted(m for m in ('huggingface_hub', 'zoo.checkpoint') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

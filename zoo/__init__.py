@@ -1,7 +1,9 @@
 """A zoo of pretrained group-equivariant CNNs (escnn) for rotated MNIST."""
-from .registry import create_model, list_models
+from .registry import PretrainedCfg, create_model, list_models
+from .transforms import create_transform
 
-__all__ = ["create_model", "list_models", "Architecture", "EquivariantCNN", "from_pretrained", "save_pretrained",
+__all__ = ["create_model", "list_models", "create_transform", "PretrainedCfg", "Architecture", "EquivariantCNN",
+           "from_pretrained", "save_pretrained",
            "push_to_hub"]
 
 _LAZY = {"Architecture": "architecture", "EquivariantCNN": "model", "from_pretrained": "hf_hub",

@@ -1,6 +1,7 @@
 """One equivariant CNN architecture, parameterised by its symmetry group (see ``zoo.groups``)."""
 from __future__ import annotations
 
+from typing import Sequence
 
 import torch
 from escnn import nn as enn
@@ -112,6 +113,7 @@ class EquivariantCNN(nn.Module):
         self.gspace = self.group.gspace()
         self.in_channels = in_channels
         self.meta = None  # a zoo.files.CheckpointInfo: what a checkpoint says about these weights (zoo.checkpoint)
+        self.pretrained_cfg = None  # a zoo.registry.PretrainedCfg on a pretrained model (zoo.create_model)
 
         self.in_type = enn.FieldType(self.gspace, [self.gspace.trivial_repr] * in_channels)
         blocks, field_type, layer_group, gspace = [], self.in_type, self.group, self.gspace
@@ -158,6 +160,46 @@ class EquivariantCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def forward_intermediates(self, x: torch.Tensor, indices: int | Sequence[int] | None = None, *,
+                              invariant: bool = False, intermediates_only: bool = False
+                              ) -> tuple[torch.Tensor, list[torch.Tensor]] | list[torch.Tensor]:
+        """The final features and each block's output, as timm's ``forward_intermediates``.
+
+        Returns ``(features, intermediates)``: ``features`` is ``forward_features(x)`` (invariant maps, B x
+        num_features x H/4 x W/4; ``forward_head(features)`` gives the logits) and ``intermediates`` one tensor per
+        block in ``indices`` (block numbers, negative from the end; an int n: the last n blocks; None: all).
+        Each is the block's equivariant fields (B x C x H' x W': the block's ``out_type``, whose channels a
+        rotation of the input permutes or mixes while it turns the maps), or with ``invariant=True`` their
+        invariant reduction (the block's ``invariant_pool``: the max over the group, or over the SO(2) grid;
+        B x fields x H' x W'), which a rotation of the input only turns. ``intermediates_only``: the list alone.
+        """
+        count = len(self.blocks)
+        if indices is None:
+            wanted = list(range(count))
+        elif isinstance(indices, int):
+            if not 1 <= indices <= count:
+                raise ValueError(f"indices: expected a number of last blocks from 1 to {count}, got {indices}")
+            wanted = list(range(count - indices, count))
+        else:
+            wanted = [i + count if isinstance(i, int) and -count <= i < 0 else i for i in indices]
+            if not all(isinstance(i, int) and 0 <= i < count for i in wanted):
+                raise ValueError(f"indices: expected block numbers from {-count} to {count - 1}, got {list(indices)}")
+        check_images(x, self.in_channels, self.min_input_size)
+        y = enn.GeometricTensor(channels_last(x) if self.group.channels_last else x, self.in_type)
+        intermediates = []
+        for i, block in enumerate(self.blocks):
+            y = block(y)
+            if i in wanted:
+                intermediates.append(block.invariant_pool(y.tensor) if invariant else y.tensor)
+            if intermediates_only and i == max(wanted):
+                return intermediates
+        features = self.group_pool(y.tensor)
+        return intermediates if intermediates_only else (features, intermediates)
+
+    def get_classifier(self) -> nn.Linear:
+        """The linear head (timm's ``get_classifier``); ``reset_classifier(n)`` replaces it."""
+        return self.head
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the head by a freshly initialised one with ``num_classes`` outputs (for fine-tuning)."""

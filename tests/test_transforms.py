@@ -1,0 +1,182 @@
+"""zoo.create_transform: pictures of digits framed as the weights expect, whatever the picture's angle."""
+import io
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import zoo
+from conftest import DATA_ROOT, loaded
+from zoo import create_transform
+from zoo.data import rotate
+from zoo.transforms import MAX_IMAGE_PIXELS, DigitFraming, NoDigitError, _centre_and_radius
+
+FRAME = DigitFraming()
+
+
+def relative_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def centre_of_mass(image: torch.Tensor) -> torch.Tensor:
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    return torch.stack([(image * ys).sum(), (image * xs).sum()]) / image.sum()
+
+
+def page(digit: torch.Tensor, kind: str, seed: int = 0) -> np.ndarray:
+    """An MNIST digit (28, 28) as a picture of one of several kinds."""
+    rng = np.random.default_rng(seed)
+    zoom = 6
+    big = F.interpolate(digit[None, None], scale_factor=zoom, mode="bicubic", align_corners=False)[0, 0].clamp(0, 1)
+    if kind == "thick":
+        big = F.max_pool2d(big[None, None], 7, 1, 3)[0, 0]  # strokes one MNIST pixel wider
+    if kind == "thin":
+        big = -F.max_pool2d(-big[None, None], 5, 1, 2)[0, 0]  # strokes 2/3 of an MNIST pixel thinner
+    margin = 600 if kind == "huge margin" else 40
+    h, w = big.shape[0] + 2 * margin, big.shape[1] + 3 * margin
+    paper = np.full((h, w), 0.9, dtype=np.float32)
+    if kind in ("gradient", "grey"):
+        y, x = np.mgrid[0:h, 0:w] / max(h, w)
+        paper = (0.55 + 0.3 * x + 0.1 * y).astype(np.float32) if kind == "gradient" else paper * 0 + 0.5
+    ink = 0.05 if kind != "grey" else 0.15
+    picture = paper.copy()
+    region = picture[margin:margin + big.shape[0], 2 * margin:2 * margin + big.shape[1]]
+    region += (ink - region) * big.numpy()
+    if kind in ("noise", "jpeg", "rgb", "rgba"):
+        picture += rng.normal(0, 0.03, picture.shape).astype(np.float32)
+    picture = (np.clip(picture, 0, 1) * 255).astype(np.uint8)
+    if kind == "jpeg":
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(picture).save(buffer, format="JPEG", quality=70)
+        return np.asarray(Image.open(buffer))
+    if kind == "rgb":
+        return np.stack([picture, picture * 0.9, picture * 0.8], -1).astype(np.uint8)
+    if kind == "rgba":
+        return np.dstack([picture, picture, picture, np.full_like(picture, 255)])
+    if kind == "light on dark":
+        return 255 - picture
+    return picture
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    from zoo.data import load_mnist
+
+    if not (DATA_ROOT / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        pytest.skip(f"genuine MNIST not found under {DATA_ROOT}")
+    images, labels = load_mnist(DATA_ROOT, train=False)
+    return images[:200], labels[:200]
+
+
+def test_the_api_of_the_model_card(tmp_path, digits):
+    from PIL import Image
+
+    model = loaded("c8_mnist")
+    picture = (255 - digits[0][3, 0] * 255).to(torch.uint8).numpy()
+    Image.fromarray(picture).save(tmp_path / "digit.png")
+    transform = create_transform(model)
+    x = transform(Image.open(tmp_path / "digit.png")).unsqueeze(0)
+    assert x.shape == (1, 1, 28, 28) and x.dtype == torch.float32 and 0 <= x.min() and x.max() == 1
+    assert torch.equal(transform(tmp_path / "digit.png"), x[0]) and torch.equal(transform(picture), x[0])
+    with torch.no_grad():
+        assert model(x).argmax().item() == digits[1][3].item()
+    exported = zoo.create_model("c8_mnist", pretrained=True, export=True)
+    assert create_transform("c8_mnist.upright") == transform == create_transform(exported.pretrained_cfg)
+
+
+def test_upright_digits_are_framed_as_mnist_frames_them(mnist):
+    """The framed digit is the MNIST image itself, moved so its centre of mass is at the frame's centre (where
+    the networks are symmetric) and scaled by the invariant size measure: close, not equal."""
+    images, _ = mnist
+    distances, shifted, misplaced = [], [], []
+    for image in images[:100]:
+        framed = FRAME(image[0].numpy())[0]
+        misplaced.append(float((centre_of_mass(framed) - 13.5).abs().max()))  # moved by ink cut at the frame
+        com = centre_of_mass(image[0])
+        reference = rotate(image[None], 0.0, shift=torch.tensor([[13.5 - com[1], 13.5 - com[0]]]))[0, 0]
+        distances.append(relative_distance(framed, reference))
+        shifted.append(relative_distance(torch.roll(reference, 1, 0), reference))
+    # closer to MNIST's own image than that image is to itself moved by one pixel (the scale differs by ~7%)
+    assert np.median(distances) < 0.75 * np.median(shifted), (np.median(distances), np.median(shifted))
+    assert np.median(misplaced) < 0.02 and max(misplaced) < 0.3, (np.median(misplaced), max(misplaced))
+    # with upright=True the centre of mass goes where MNIST puts it
+    framed = create_transform("c8_mnist", upright=True)(images[0, 0].numpy())[0]
+    assert torch.allclose(centre_of_mass(framed), torch.tensor([14.0, 14.0]), atol=0.05)
+
+
+@pytest.mark.parametrize("angle", [90.0, 37.0, 200.0])
+def test_turning_the_picture_turns_the_framed_digit(angle, mnist):
+    """frame(turned picture) = turned frame(picture), about the frame's centre, as training turns digits."""
+    images, labels = mnist
+    model = loaded("so2_mnist")
+    distances, agree = [], 0
+    for image in images[:40]:
+        big = F.interpolate(image[None], scale_factor=4, mode="bilinear", align_corners=False)
+        big = F.pad(big, (30, 30, 30, 30))
+        framed_then_turned = rotate(FRAME(big[0, 0].numpy())[None], angle)
+        turned_then_framed = FRAME(rotate(big, angle)[0, 0].numpy())[None]
+        distances.append(relative_distance(turned_then_framed, framed_then_turned))
+        with torch.no_grad():
+            agree += model(turned_then_framed).argmax() == model(framed_then_turned).argmax()
+    assert np.median(distances) < 0.15, np.median(distances)
+    assert agree >= 38
+
+
+@pytest.mark.parametrize("kind", ["clean", "light on dark", "gradient", "grey", "noise", "jpeg", "thick", "thin",
+                                  "huge margin", "rgb", "rgba"])
+def test_pages_of_every_kind(kind, digits):
+    """A digit on a page of any kind frames close to the same digit on a clean page, and is classified right."""
+    model = loaded("c8_mnist")
+    images, labels = digits
+    clean = [FRAME(page(images[i, 0], "clean")) for i in range(10)]
+    framed = [FRAME(page(images[i, 0], kind, seed=i)) for i in range(10)]
+    distances = [relative_distance(f, c) for f, c in zip(framed, clean)]
+    limit = 0.6 if kind in ("thick", "thin") else 0.2  # another pen is another picture; the place and size stay
+    assert np.median(distances) < limit, distances
+    for f, c in zip(framed, clean):
+        assert torch.allclose(centre_of_mass(f[0]), centre_of_mass(c[0]), atol=0.3)
+    with torch.no_grad():
+        right = (model(torch.stack(framed)).argmax(1) == labels[:10]).sum().item()
+    assert right >= 9, right
+
+
+@pytest.mark.parametrize("picture", [np.full((200, 300), 255, np.uint8), np.zeros((50, 50), np.float32),
+                                     np.zeros((280, 280, 4), np.uint8),
+                                     np.clip(np.random.default_rng(0).normal(0.8, 0.03, (300, 300)), 0, 1)])
+def test_a_picture_without_a_digit_is_an_error(picture):
+    with pytest.raises(NoDigitError, match="no digit"):
+        FRAME(picture)
+
+
+@pytest.mark.parametrize("picture, error, message", [
+    (np.array(["a", "b"], dtype=object), TypeError, "expected a picture as an array"),
+    (np.zeros((4, 4, 2)), TypeError, r"\(H, W\) or \(H, W, 1\|3\|4\)"),
+    (np.full((5, 5), np.nan, np.float32), ValueError, "invalid values"),
+    ([[0, 1]], TypeError, "expected a file path, a PIL image or a numpy array"),
+    ("no/such/file.png", FileNotFoundError, "no/such/file.png"),
+])
+def test_what_is_not_a_picture(picture, error, message):
+    with pytest.raises(error, match=message):
+        FRAME(picture)
+
+
+def test_pictures_are_bounded_before_they_are_decoded(tmp_path):
+    from PIL import Image
+
+    side = int(MAX_IMAGE_PIXELS ** 0.5) + 1
+    path = tmp_path / "huge.png"
+    Image.new("1", (side, side)).save(path)  # a few kB on disk, 25 megapixels decoded
+    with pytest.raises(ValueError, match="at most 25,000,000"):
+        FRAME(path)
+    (tmp_path / "page.txt").write_text("not a picture")
+    with pytest.raises(ValueError, match="is not a PNG"):
+        FRAME(tmp_path / "page.txt")
+
+
+def test_the_size_measure_is_invariant(digits):
+    image = F.pad(digits[0][2:3], (10, 10, 10, 10))
+    radii = [_centre_and_radius(rotate(image, a)[0, 0])[2] for a in (0.0, 30.0, 90.0, 135.0)]
+    assert max(radii) - min(radii) < 0.02 * radii[0], radii
