@@ -7,9 +7,22 @@
 Served by the exported models (plain PyTorch, no escnn): from the checkout's weights, or, installed from a wheel,
 downloaded once into the Hugging Face cache (offline afterwards). Its API: ``/classify`` (an embedded example
 at an angle) and ``/classify_image`` (your picture, base64, framed as the page frames a drawing). For a Hugging
-Face Space, ``app.py`` at the Space's root can be ``from zoo.app import build_app; build_app().launch()``.
+Face Space, ``app.py`` at the Space's root can be ``from zoo.app import launch; launch()``.
 The full turn (24 angles) of a new digit is computed in one batched call per preset; moving the angle runs
 each preset on one image.
+
+A public endpoint bounds what it accepts before decoding it, and answers every bad request with one message
+(``gr.Error``) while it keeps serving:
+
+- pictures: PNG, JPEG, WebP, BMP or GIF only (``IMAGE_FORMATS``; no other Pillow decoder runs, so no Ghostscript
+  for EPS), at most ``MAX_IMAGE_BYTES`` (8 MiB: the base64 text's length is checked before it is decoded, and
+  Gradio's ``max_file_size`` holds uploads to the same), at most ``MAX_IMAGE_PIXELS`` (25 megapixels, read from
+  the header before a pixel is decoded; Pillow's own ``MAX_IMAGE_PIXELS`` is lowered so that any decoder in the
+  server refuses more). An animation gives its first frame; a big picture is reduced to ``WORKING_SIZE``
+  pixels a side (a JPEG already while it is decoded) before it becomes floats;
+- the angle: a number of degrees from -360 to 360; the weights tag and example: text naming a known one;
+- Gradio's queue: at most ``QUEUE_SIZE`` (32) requests wait, ``CONCURRENCY`` (2) run at a time (the angle
+  slider's quick redraw bypasses the queue); a full queue answers "queue is full" rather than growing.
 """
 from __future__ import annotations
 
@@ -22,12 +35,22 @@ import torch
 from .data import rotate
 from .probes import embedded_digits
 from .registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, published_models
+from .transforms import IMAGE_FORMATS, MAX_IMAGE_PIXELS, NoDigitError, create_transform
 
 TURN = torch.arange(0, 360, 15, dtype=torch.float64)  # the 24 angles of the curve
 EXAMPLES = [str(d) for d in range(10)] + ["6 or 9? (the 6, turned upside down)"]
 SIX_OR_NINE = EXAMPLES[-1]
 SHORT = {"trivial_mnist": "plain CNN", "c4_mnist": "C4", "c8_mnist": "C8", "c8_wide_mnist": "C8, 1.5x wide",
          "d4_mnist": "D4 (then C4)", "so2_mnist": "SO(2)"}
+
+# What the public API accepts. 8 MiB holds a phone's 12-megapixel JPEG (2-5 MB) and a 24-megapixel camera's
+# (6000x4000, 6-8 MB); 25 megapixels holds both (a decoded RGBA copy is then at most 100 MB). A digit that spans
+# a tenth of a picture reduced to 1024 pixels a side still spans 100 pixels, five times MNIST's 20-pixel box.
+MAX_IMAGE_BYTES = 8 * 2**20  # formats and pixels: zoo.transforms, which bounds files the same way
+WORKING_SIZE = 1024
+MAX_ANGLE = 360  # degrees, either way
+QUEUE_SIZE = 32  # requests waiting in Gradio's queue (each holds at most ~11 MB of base64 text)
+CONCURRENCY = 2  # requests running at a time (a free Space has 2 CPUs)
 
 
 class InputError(ValueError):
@@ -57,56 +80,17 @@ def example_digit(choice: str) -> tuple[torch.Tensor, int]:
 
 
 def to_mnist(image) -> torch.Tensor:
-    """Any picture of one digit -> (1, 1, 28, 28) in [0, 1], white digit on black, framed as MNIST frames digits.
-
-    Accepts a numpy array or PIL image of any size, grey, RGB or RGBA (transparent pixels count as background),
-    8-bit or float. A dark digit on a light background is inverted. As in MNIST, the digit's bounding box is
-    scaled to fit 20x20 pixels and its centre of mass is put at the centre of the 28x28 frame.
-    """
+    """Any picture of one digit -> (1, 1, 28, 28) in [0, 1], white digit on black, framed as the weights expect
+    (``zoo.create_transform``, the same for every preset: any size, grey, RGB or RGBA with transparent pixels as
+    the page, 8-bit or float, dark on light or light on dark; the same framing whatever the picture's angle)."""
     if image is None:
         raise InputError("No image: draw a digit, upload a picture, or pick an example.")
-    array = np.asarray(image)
-    if array.dtype == object or array.ndim not in (2, 3) or min(array.shape[:2]) < 1:
-        raise InputError(f"Cannot read this image (array of shape {array.shape}); upload a PNG or JPEG of one digit.")
-    pixels = torch.as_tensor(array.astype(np.float32))
-    if array.dtype == np.uint8 or pixels.max() > 1:
-        pixels = pixels / 255
-    if pixels.ndim == 3:
-        channels = pixels.shape[2]
-        alpha = pixels[..., 3] if channels == 4 else torch.ones(pixels.shape[:2])
-        grey = pixels[..., :3].mean(-1) if channels >= 3 else pixels[..., 0]
-        if channels == 4 and alpha.min() < 0.5:  # a drawing on a transparent canvas: the strokes are the ink
-            ink = alpha * (grey - 1).abs() if grey[alpha > 0.5].mean() < 0.5 else alpha * grey
-        else:
-            ink = grey
-    else:
-        ink = pixels
-    if not torch.isfinite(ink).all():
-        raise InputError("The image contains invalid values (NaN or inf).")
-    border = torch.cat([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
-    if border.mean() > 0.5:  # dark digit on a light background: MNIST digits are light on dark
-        ink = 1 - ink
-    ink = (ink - ink.min()).clamp_min(0)
-    if ink.max() < 0.1 or (ink > 0.5 * ink.max()).sum() < 4:
-        raise InputError("The sketch is empty: draw a digit (one stroke is enough) or pick an example.")
-    ink = ink / ink.max()
-    rows, cols = torch.nonzero(ink > 0.1, as_tuple=True)
-    box = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
-    scale = 20 / max(box.shape)
-    size = (max(1, round(box.shape[0] * scale)), max(1, round(box.shape[1] * scale)))
-    if scale < 1:  # shrinking: average the pixels each new pixel covers (a bilinear kernel would blur further)
-        box = torch.nn.functional.interpolate(box[None, None], size=size, mode="area")[0, 0]
-    else:
-        box = torch.nn.functional.interpolate(box[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
-    box = box.clamp(0, 1)
-    frame = torch.zeros(28, 28)
-    mass = box.sum().clamp_min(1e-6)
-    cy = (box.sum(1) * torch.arange(size[0])).sum() / mass
-    cx = (box.sum(0) * torch.arange(size[1])).sum() / mass
-    top = int(round(14 - cy.item())), int(round(14 - cx.item()))  # MNIST: centre of mass at pixel (14, 14)
-    top = min(max(top[0], 0), 28 - size[0]), min(max(top[1], 0), 28 - size[1])
-    frame[top[0]:top[0] + size[0], top[1]:top[1] + size[1]] = box
-    return frame[None, None]
+    try:
+        return create_transform(published_models()[0])(image)[None]
+    except NoDigitError as e:
+        raise InputError("The sketch is empty: draw a digit (one stroke is enough) or pick an example.") from e
+    except (ValueError, TypeError) as e:
+        raise InputError(f"Cannot read this image ({e}); upload a PNG or JPEG of one digit.") from e
 
 
 def sketch_image(value):
@@ -229,7 +213,22 @@ def build_app():
         app.load(_pick, [example, weights, angle, target], outputs, api_name=False)
         gr.api(_api_classify, api_name="classify")
         gr.api(_api_classify_image, api_name="classify_image")
+    app.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+    from PIL import Image
+
+    # Pillow refuses (DecompressionBombError) above twice its MAX_IMAGE_PIXELS, here for every decoder in the
+    # server (Gradio's own for the sketchpad's uploads too); decode_image checks the header itself.
+    Image.MAX_IMAGE_PIXELS = min(Image.MAX_IMAGE_PIXELS or MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS // 2)
     return app
+
+
+def launch(**options):
+    """Build the app and serve it with uploads held to ``MAX_IMAGE_BYTES`` (Gradio's ``max_file_size``).
+
+    ``options`` go to Gradio's ``Blocks.launch`` (``server_name``, ``server_port``, ``share``, ...). A Hugging
+    Face Space's ``app.py``: ``from zoo.app import launch; launch()``.
+    """
+    return build_app().launch(**{"max_file_size": MAX_IMAGE_BYTES, **options})
 
 
 # The page's event handlers: the state is {"turn": Turn, "label": int | None}, or None before the first digit.
@@ -297,39 +296,87 @@ def _spin(current, weights_value):
 
 def _api_classify(example: str, angle: float, weights: str = DEFAULT_TAG) -> dict:
     """Predictions of every preset for an embedded example digit ("0".."9") turned by ``angle`` degrees."""
-    return _api(lambda: classify(None, example, angle, weights))
+    def call(angle: float, weights: str) -> dict:
+        example_digit(example)  # the name, whatever came (classify reads an empty one as "no example")
+        return classify(None, example, angle, weights)
+
+    return _api(call, angle, weights)
 
 
 def _api_classify_image(image: str, angle: float = 0.0, weights: str = DEFAULT_TAG) -> dict:
-    """Predictions of every preset for your picture of one digit turned by ``angle`` degrees, framed as the page
-    frames a drawing (``to_mnist``). ``image``: a PNG or JPEG, base64-encoded (a ``data:image/png;base64,...`` URL
-    or the bare base64 text)."""
-    return _api(lambda: classify(decode_image(image), None, angle, weights))
+    """Predictions of every preset for your picture of one digit turned by ``angle`` degrees (-360 to 360), framed
+    as the page frames a drawing (``to_mnist``). ``image``: a PNG, JPEG, WebP, BMP or GIF (its first frame) of at
+    most 8 MiB and 25 megapixels, base64-encoded (a ``data:image/png;base64,...`` URL or the bare base64 text)."""
+    return _api(lambda angle, weights: classify(decode_image(image), None, angle, weights), angle, weights)
 
 
-def _api(call) -> dict:
+def _api(call, angle, weights) -> dict:
+    """``call(angle, weights)`` once both are checked; a bad request becomes one message for the caller."""
     import gradio as gr
 
     try:
-        return call()
+        if isinstance(angle, bool) or not isinstance(angle, (int, float)) or not -MAX_ANGLE <= angle <= MAX_ANGLE:
+            raise InputError(f"angle: expected a number of degrees from -{MAX_ANGLE} to {MAX_ANGLE}, got "
+                             f"{angle!r:.40}")  # NaN fails the comparison too
+        if not isinstance(weights, str):
+            raise InputError(f"weights: expected one of {', '.join(map(repr, WEIGHT_TAGS))}, got {weights!r:.40}")
+        return call(float(angle), weights)
     except InputError as e:
         raise gr.Error(str(e)) from e  # shown to the caller (other exceptions stay server-side)
 
 
 def decode_image(text: str):
-    """A base64-encoded picture (optionally a data URL) -> PIL image; an ``InputError`` if it is not one."""
+    """A base64-encoded picture (optionally a data URL) -> an 8-bit PIL image (L, RGB or RGBA) at most
+    ``WORKING_SIZE`` pixels a side, turned upright by its EXIF orientation; an ``InputError`` for anything else.
+
+    Bounded before it is decoded: at most ``MAX_IMAGE_BYTES`` (from the base64 text's length), one of
+    ``IMAGE_FORMATS`` (no other Pillow decoder runs), at most ``MAX_IMAGE_PIXELS`` (from the header). Only the
+    first frame of an animation is decoded; a big JPEG is decoded at 1/2, 1/4 or 1/8 of its size.
+    """
     import base64
-    import binascii
     import io
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
-    if not isinstance(text, str) or not text:
-        raise InputError("No image: send a PNG or JPEG of one digit, base64-encoded (data:image/png;base64,...).")
+    formats = f"{', '.join(IMAGE_FORMATS[:-1])} or {IMAGE_FORMATS[-1]}"
+    if not isinstance(text, str):
+        raise InputError(f"Cannot read the image: expected base64 text (data:image/png;base64,...), got "
+                         f"{type(text).__name__}; send a {formats} picture of one digit.")
     payload = text.split(",", 1)[1] if text.startswith("data:") and "," in text else text
+    if not payload:
+        raise InputError(f"No image: send a {formats} picture of one digit, base64-encoded "
+                         "(data:image/png;base64,...).")
+    if len(payload) > 4 * -(-MAX_IMAGE_BYTES // 3):  # base64: 4 characters for every 3 bytes
+        raise InputError(f"The image is {len(payload) * 3 // 4:,} bytes; at most {MAX_IMAGE_BYTES:,} "
+                         f"({MAX_IMAGE_BYTES / 2**20:g} MiB) are accepted: send a smaller {formats} picture.")
     try:
-        image = Image.open(io.BytesIO(base64.b64decode(payload, validate=True)))
-        image.load()
-    except (binascii.Error, ValueError, UnidentifiedImageError, OSError) as e:
-        raise InputError(f"Cannot read the image ({e}); send a PNG or JPEG of one digit, base64-encoded.") from e
-    return image
+        data = base64.b64decode(payload, validate=True)
+    except ValueError as e:  # binascii.Error, or text that is not ASCII
+        raise InputError(f"Cannot read the image: not valid base64 ({e}); send a {formats} picture of one digit, "
+                         "base64-encoded.") from e
+
+    def too_large(size: str) -> InputError:
+        return InputError(f"The image is {size}; at most {MAX_IMAGE_PIXELS:,} pixels (e.g. 6000x4000) are accepted: "
+                          "send a smaller picture.")
+
+    try:
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)  # reads the header only
+    except UnidentifiedImageError as e:
+        raise InputError(f"Cannot read the image: not a {formats} file (the formats accepted).") from e
+    except Image.DecompressionBombError as e:  # Pillow's own limit: twice its MAX_IMAGE_PIXELS
+        raise too_large(f"more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels") from e
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise too_large(f"{width}x{height} pixels")
+    try:
+        side = max(width, height)  # JPEG: decode at 1/2, 1/4 or 1/8 size, the smallest that covers the working size
+        image.draft(None, (-(-width * WORKING_SIZE // side), -(-height * WORKING_SIZE // side)))
+        image.load()  # the first frame: an animation's others are never decoded
+        if image.mode.startswith("I;16"):  # a 16-bit grey PNG: keep the high byte (Pillow's convert clips at 255)
+            image = Image.fromarray((np.asarray(image) >> 8).astype(np.uint8))
+        mode = "RGBA" if image.has_transparency_data else "L" if image.mode in ("1", "L") else "RGB"
+        image = image.convert(mode) if image.mode != mode else image
+        image.thumbnail((WORKING_SIZE, WORKING_SIZE))
+        return ImageOps.exif_transpose(image)
+    except (OSError, ValueError, SyntaxError, EOFError) as e:  # a truncated or corrupt file
+        raise InputError(f"Cannot read the image ({e}); send a complete {formats} picture of one digit.") from e
