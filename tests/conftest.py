@@ -164,3 +164,15 @@ def loaded(name: str, weights: str = "rotated"):
     model = copy.deepcopy(_loaded[folder]).eval()
     model.meta = _loaded[folder].meta
     return model
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A 1-bit grey PNG that declares that size and holds no pixels: what a decoder reads before it allocates."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))

@@ -249,6 +249,18 @@ def test_upgrade_writes_nothing_when_the_self_check_fails(folder):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_upgrade_refuses_weights_its_architecture_does_not_imply_before_building(folder, monkeypatch):
+    import zoo.cli.upgrade as upgrade_command
+
+    _as_format_2(folder)
+    state = load_file(folder / WEIGHTS_NAME)
+    del state[next(k for k in state if k.startswith("features.1."))]
+    _rewrite(folder, state)
+    monkeypatch.setattr(upgrade_command, "EquivariantCNN", None)  # building a module would fail the test
+    with pytest.raises(ValueError, match="does not hold the tensors its architecture implies"):
+        upgrade_command.upgrade(folder)
+
+
 def test_a_config_that_contradicts_itself_is_refused(folder):
     _rewrite(folder, preset="so2_mnist")  # a c4 architecture under the name of the SO(2) preset
     with pytest.raises(ValueError, match="contradicts itself: preset 'so2_mnist' is a so2 network"):

@@ -96,5 +96,6 @@ def test_forward_intermediates(name):
         last_two = model.forward_intermediates(x, indices=2, intermediates_only=True)
         assert len(last_two) == 2 and torch.equal(last_two[1], fields[-1])
         assert torch.equal(model.forward_intermediates(x, indices=[0, -1], intermediates_only=True)[0], fields[0])
-    with pytest.raises(ValueError, match="block numbers from -5 to 4"):
-        model.forward_intermediates(x, indices=[7])
+    for indices in ([7], []):
+        with pytest.raises(ValueError, match="block numbers from -5 to 4"):
+            model.forward_intermediates(x, indices=indices, intermediates_only=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, published
+from conftest import ROOT, png_header, published
 from zoo.cli import predict
 
 
@@ -31,6 +31,7 @@ def photos(tmp_path_factory, digits):
         Image.fromarray(page if i % 4 else np.dstack([page] * 3)).save(path)
         expected[str(path)] = str(int(label))
     (folder / "a" / "broken.png").write_bytes(b"\x89PNG not really")
+    (folder / "b" / "bomb.png").write_bytes(png_header(20_000, 10_000))  # 200 megapixels declared, no data
     (folder / "notes.txt").write_text("not a picture, and not picked up from a folder")
     return folder, expected
 
@@ -46,6 +47,7 @@ def test_a_folder_end_to_end(photos):
     out = run([str(folder), "--model", "c8_mnist", "--format", "json", "--top", "3", "--batch-size", "4"])
     assert out.returncode == 1, out.stderr  # one file skipped
     assert "broken.png" in out.stderr and "skipped" in out.stderr and "notes.txt" not in out.stderr
+    assert "bomb.png has more than 25,000,000 pixels" in out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert sorted(r["path"] for r in rows) == sorted(expected)
     for r in rows:
@@ -81,6 +83,9 @@ def test_formats(photos, capsys):
 def test_missing_paths_and_usage_errors(tmp_path):
     out = run([str(tmp_path / "nothing.png"), "--model", "c8_mnist"])
     assert out.returncode == 1 and "no such file or folder" in out.stderr
+    (tmp_path / "empty").mkdir()
+    out = run([str(tmp_path / "empty"), "--model", "c8_mnist"])
+    assert out.returncode == 1 and "no pictures to classify" in out.stderr and not out.stdout
     for args in (["x.png"], ["x.png", "--model", "resnet50"], ["x.png", "--model", "c8_mnist", "--top", "0"],
                  ["x.png", "--model", "c8_mnist", "--format", "xml"]):
         assert run(args).returncode == 2

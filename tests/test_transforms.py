@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from conftest import DATA_ROOT, loaded
+from conftest import DATA_ROOT, loaded, png_header
 from zoo import create_transform
 from zoo.data import rotate
 from zoo.transforms import MAX_IMAGE_PIXELS, DigitFraming, NoDigitError, _centre_and_radius
@@ -171,6 +171,9 @@ def test_pictures_are_bounded_before_they_are_decoded(tmp_path):
     Image.new("1", (side, side)).save(path)  # a few kB on disk, 25 megapixels decoded
     with pytest.raises(ValueError, match="at most 25,000,000"):
         FRAME(path)
+    (tmp_path / "bomb.png").write_bytes(png_header(20_000, 10_000))  # above Pillow's own cap: refused on open
+    with pytest.raises(ValueError, match="more than 25,000,000 pixels"):
+        FRAME(tmp_path / "bomb.png")
     (tmp_path / "page.txt").write_text("not a picture")
     with pytest.raises(ValueError, match="is not a PNG"):
         FRAME(tmp_path / "page.txt")

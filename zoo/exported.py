@@ -206,7 +206,7 @@ def read_exported(folder: str | os.PathLike, config: dict) -> ExportedCNN:
     spec = config.get("export")
     path = folder / EXPORTED_NAME
     if spec is None or not path.is_file():
-        raise FileNotFoundError(f"{folder} has no exported model; write it with zoo export {folder}")
+        raise FileNotFoundError(f"{folder} has no exported model; write it with zoo export {folder} --overwrite")
     source = str(folder / "config.json")
     # the header against the tensors the spec implies, the spec against itself and the bounds, then the hash:
     # before any tensor or module exists

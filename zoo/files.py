@@ -144,10 +144,10 @@ CONFIG_SCHEMA = Record({
     "parent": Nullable(Json(depth=2)),
     "mode": Nullable(Text(32)),
     "format_version": Nullable(Int(1, 1_000)),
-    "architecture": Nullable(Check(lambda value, path: Architecture.from_dict(value))),
+    "architecture": Check(lambda value, path: Architecture.from_dict(value)),
     "num_params": Nullable(Int(0, 1_000_000_000)),
-    "weights_sha256": Nullable(HEX_SHA256),
-    "input": Nullable(Record({"channels": Int(1, MAX_IN_CHANNELS), "size": ListOf(Int(1, 100_000), 2, 2),
+    "weights_sha256": HEX_SHA256,  # required (read_config): a load verifies the weights against it
+    "input": Nullable(Record({"channels": Int(1, MAX_IN_CHANNELS), "size": ListOf(Int(1, MAX_MIN_INPUT_SIZE), 2, 2),
                               "dtype": Text(32), "value_range": ListOf(Real(), 2, 2),
                               "normalization": Text(2_000)})),
     "versions": Nullable(Json(depth=1, max_items=32, max_text=100)),

@@ -183,7 +183,7 @@ class EquivariantCNN(nn.Module):
             wanted = list(range(count - indices, count))
         else:
             wanted = [i + count if isinstance(i, int) and -count <= i < 0 else i for i in indices]
-            if not all(isinstance(i, int) and 0 <= i < count for i in wanted):
+            if not wanted or not all(isinstance(i, int) and 0 <= i < count for i in wanted):
                 raise ValueError(f"indices: expected block numbers from {-count} to {count - 1}, got {list(indices)}")
         check_images(x, self.in_channels, self.min_input_size)
         y = enn.GeometricTensor(channels_last(x) if self.group.channels_last else x, self.in_type)

@@ -185,7 +185,7 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
                                 local_files_only=local_files_only, **overrides)
         meta = getattr(model, "meta", None)
         if isinstance(meta, CheckpointInfo):
-            model.pretrained_cfg = pretrained_cfg(meta.to_dict())
+            model.pretrained_cfg = _as_built(pretrained_cfg(meta.to_dict()), model)
         return model
     preset = get_preset(name)
     check_tag(name, weights)
@@ -207,13 +207,18 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
     else:
         model = _escnn_module("checkpoint").load_checkpoint(folder, num_classes=num_classes, expect_preset=name,
                                                             **overrides)
-    cfg = pretrained_cfg(read_config(folder), find_record(name, weights))
-    classes = model.get_classifier().out_features
-    if classes != cfg.num_classes or model.in_channels != cfg.input_size[0]:  # a new head or first layer
-        classes = cfg.class_names if classes == cfg.num_classes else tuple(str(i) for i in range(classes))
-        cfg = dataclasses.replace(cfg, class_names=classes, input_size=(model.in_channels, *cfg.input_size[1:]))
-    model.pretrained_cfg = cfg
+    model.pretrained_cfg = _as_built(pretrained_cfg(read_config(folder), find_record(name, weights)), model)
     return model
+
+
+def _as_built(cfg: PretrainedCfg, model: nn.Module) -> PretrainedCfg:
+    """``cfg`` with the classes and input channels of ``model`` as it was built: a new head (``num_classes``)
+    has no class names yet, a new first layer (``in_channels``) takes other images."""
+    classes = model.get_classifier().out_features
+    if classes == cfg.num_classes and model.in_channels == cfg.input_size[0]:
+        return cfg
+    names = cfg.class_names if classes == cfg.num_classes else tuple(str(i) for i in range(classes))
+    return dataclasses.replace(cfg, class_names=names, input_size=(model.in_channels, *cfg.input_size[1:]))
 
 
 def _resolve_name(name: str, weights: str | None) -> tuple[str | None, str, str | None]:

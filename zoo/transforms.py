@@ -129,6 +129,8 @@ def open_picture(path: str | os.PathLike):
         image = Image.open(path, formats=IMAGE_FORMATS)
     except UnidentifiedImageError as e:
         raise ValueError(f"{path} is not a {', '.join(IMAGE_FORMATS)} picture ({e})") from e
+    except Image.DecompressionBombError as e:  # Pillow's own cap (twice its MAX_IMAGE_PIXELS), read off the header
+        raise ValueError(f"{path} has more than {MAX_IMAGE_PIXELS:,} pixels (e.g. 6000x4000): {e}") from e
     _check_pixels(image.size, str(path))
     image.load()
     return image

@@ -80,6 +80,9 @@ def main(argv=None) -> list[dict]:
     files, skipped = picture_files(args.paths)
     for text, why in skipped:
         print(f"skipped {text}: {why}", file=sys.stderr)
+    if not files:
+        raise ValueError(f"no pictures to classify in {' '.join(args.paths)} (files ending in "
+                         f"{', '.join(IMAGE_SUFFIXES)}, or folders holding them)")
     model = create_model(args.model, pretrained=True, weights=args.weights, export=args.export)
     top = min(args.top, model.pretrained_cfg.num_classes)
     transform = create_transform(model)

@@ -20,7 +20,8 @@ from ..card import model_card
 from ..checkpoint import load_portable_state
 from .common import parser
 from ..files import (CARD_NAME, FORMAT_VERSION, WEIGHTS_NAME, atomic_write, read_config, sha256_file, verified,
-                    write_config, write_text)
+                    weights_tensors, write_config, write_text)
+from ..limits import read_safetensors_header
 from ..model import EquivariantCNN
 from ..probes import self_check
 
@@ -48,8 +49,15 @@ def upgrade(folder: str | Path) -> dict | None:
         return None
     if version != 2:
         raise ValueError(f"{folder}: cannot upgrade format_version {version!r} (only format 2)")
-    model = EquivariantCNN(Architecture.from_dict(config["architecture"]), initialize=False)
+    arch = Architecture.from_dict(config["architecture"])
     weights = folder / WEIGHTS_NAME
+    # the header alone (sizes bounded) against the tensors the architecture implies, whatever their names,
+    # before a module is built or a tensor read
+    found, implied = read_safetensors_header(weights).values(), weights_tensors(arch).values()
+    if sorted(found, key=str) != sorted(implied, key=str):
+        raise ValueError(f"{weights} does not hold the tensors its architecture implies ({arch.group}, widths "
+                         f"{list(arch.widths)}); restore the folder or download the checkpoint again")
+    model = EquivariantCNN(arch, initialize=False)
     if weights.is_file() and sha256_file(weights) != config["weights_sha256"] and \
             all(not k.startswith("features.") for k in load_file(weights)):
         state = load_file(weights)  # an upgrade stopped between the weights and config.json: already renamed
