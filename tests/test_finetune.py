@@ -98,6 +98,9 @@ def test_cli_finetunes_an_image_folder_and_the_checkpoint_loads_back(tmp_path, d
                                 "folder": "c4_mnist", "weights_sha256": read_config(published("c4_mnist"))["weights_sha256"]}
     assert "base_model: equivariant-zoo/c4_mnist" in (out / "README.md").read_text()
     assert config["architecture"]["num_classes"] == 3
+    # the default recipe: the new head at ten times the backbone's peak learning rate, the weight average published
+    assert config["training"]["schedule"] == "OneCycleLR(max_lr=0.001, pct_start=0.15), classifier max_lr=0.01"
+    assert config["training"]["weight_average"] == "EMA(decay=0.99), published"
 
     model = from_pretrained(out)
     again = load_checkpoint(out)
@@ -158,3 +161,95 @@ def test_cli_errors(tmp_path, digits, setup, message):
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr  # one clear line, not a stack trace
+
+
+def test_head_lr_trains_the_classifier_at_its_own_rate(tmp_path, digits):
+    """--head-lr: the classifier's own peak learning rate; the backbone keeps --lr (here almost 0, so it stays
+    put while the head moves)."""
+    from zoo.training import TrainConfig, fit
+
+    images, labels = digits
+    model = create_model("trivial_mnist", num_classes=10)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    config = TrainConfig(epochs=2, batch_size=5, lr=1e-9, head_lr=0.1, augment="none", bf16=False)
+    fit(model, images, labels, images, labels, config, tmp_path, "head lr", progress=False)
+    moved = {n: (p.detach() - before[n]).abs().max().item() for n, p in model.named_parameters()}
+    assert moved["head.weight"] > 1e-3
+    assert max(v for n, v in moved.items() if not n.startswith("head.")) < 1e-6
+
+
+@pytest.mark.parametrize("head_lr", [0.0, -1e-3, True])
+def test_head_lr_must_be_positive(head_lr):
+    from zoo.training import TrainConfig
+
+    with pytest.raises(ValueError, match="head_lr"):
+        TrainConfig(head_lr=head_lr)
+
+
+def fashion_experiment():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("finetune_fashion", ROOT / "experiments" / "finetune_fashion.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fashion_plan_covers_every_preset_mode_and_budget():
+    fashion = fashion_experiment()
+    jobs = fashion.plan()
+    names = [fashion.run_name(j) for j in jobs]
+    assert len(names) == len(set(names))
+    cells = {(j["preset"], j["mode"], j["n"]) for j in jobs}
+    for preset in fashion.PRESETS:
+        for n in fashion.SCHEDULES:
+            assert {(preset, "finetune", n), (preset, "scratch", n)} <= cells
+            assert ((preset, "probe", n) in cells) == (n in fashion.PROBE_SIZES)
+            seeds = sorted(j["seed"] for j in jobs if (j["preset"], j["mode"], j["n"]) == (preset, "finetune", n))
+            assert seeds == ([0, 1] if n < 3000 else [0])
+    # cheapest first within a seed: a partial grid is whole at the small budgets
+    assert [j["seed"] for j in jobs] == sorted(j["seed"] for j in jobs)
+    small = fashion.plan(presets=["c8_mnist"], sizes=[100], seeds=[1], modes=["scratch"])
+    assert [fashion.run_name(j) for j in small] == ["c8_mnist-scratch-n100-s1"]
+
+
+def fake_record(preset, mode, n, seed, rotated, upright=0.5, val=0.5, recipe=None):
+    return {"preset": preset, "mode": mode, "train_size": n, "seed": seed, "val_accuracy": val,
+            "test_rotated_accuracy": rotated, "test_upright_accuracy": upright,
+            **({"recipe": recipe} if recipe else {})}
+
+
+def test_fashion_report_from_records(tmp_path):
+    fashion = fashion_experiment()
+    records = [fake_record("trivial_mnist", "finetune", 100, 0, 0.50),
+               fake_record("trivial_mnist", "finetune", 100, 1, 0.54),
+               fake_record("trivial_mnist", "scratch", 100, 0, 0.40),
+               fake_record("c8_mnist", "finetune", 100, 0, 0.60, upright=0.61),
+               fake_record("c8_mnist", "scratch", 100, 0, 0.55),
+               fake_record("c8_mnist", "probe", 1000, 0, 0.30)]
+    rotated = fashion.table(records).splitlines()
+    assert rotated[0].startswith("| model | mode | N = 100 | N = 300 | N = 1,000 | N = 3,000 | all |")
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in rotated[2:]}
+    assert list(rows) == [("trivial_mnist", "finetune"), ("trivial_mnist", "scratch"), ("c8_mnist", "finetune"),
+                          ("c8_mnist", "scratch"), ("c8_mnist", "probe")]
+    assert "| 52.0% ±2.0 | - | - | - | - |" in rows[("trivial_mnist", "finetune")]  # mean, half the seeds' spread
+    assert "|  |  | 30.0% |  |  |" in rows[("c8_mnist", "probe")]  # a probe only where the plan has one
+    assert "| 61.0% |" in fashion.table(records, "test_upright_accuracy")
+    lead = fashion.lead_table(records).splitlines()
+    assert lead[0] == "| lead | model | N = 100 | N = 300 | N = 1,000 | N = 3,000 | all |"
+    assert lead[2:] == [
+        "| symmetry, fine-tuned | c8_mnist | +8.0 | - | - | - | - |",  # 60% against the plain CNN's 52%
+        "| symmetry, scratch | c8_mnist | +15.0 | - | - | - | - |",  # 55% against 40%
+        "| pretraining | trivial_mnist | +12.0 | - | - | - | - |",  # 52% fine-tuned against 40% from scratch
+        "| pretraining | c8_mnist | +5.0 | - | - | - | - |"]  # 60% against 55%
+    out = tmp_path / "figure.png"
+    fashion.plot(records, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_fashion_recipe_is_chosen_on_validation_not_test():
+    fashion = fashion_experiment()
+    records = [fake_record(p, "finetune", 1000, 0, rotated=test, val=val, recipe=v)
+               for v, val, test in (("base", 0.70, 0.90), ("head10", 0.72, 0.60)) for p in fashion.RECIPE_PRESETS]
+    table = fashion.recipe_table(records)
+    assert "**72.00%**" in table and "**70.00%**" not in table

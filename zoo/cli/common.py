@@ -151,9 +151,10 @@ def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig, decided
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--label-smoothing", type=unit_interval, default=defaults.label_smoothing,
                    help="label smoothing of the cross-entropy (default: %(default)s)")
-    p.add_argument("--ema", type=unit_interval, default=defaults.ema, metavar="DECAY",
+    p.add_argument("--ema", type=unit_interval, default=later("ema"), metavar="DECAY",
                    help="publish an exponential moving average of the weights with this decay, e.g. 0.999 "
-                   "(warmed up as min(DECAY, (1 + step) / (10 + step))); validation reports both (default: off)")
+                   "(warmed up as min(DECAY, (1 + step) / (10 + step))); validation reports both (default: "
+                   f"{'depends on --mode' if 'ema' in decided_later else 'off'})")
     p.add_argument("--translate", type=nonnegative_float, default=defaults.translate, metavar="PIXELS",
                    help="with --augment rotate, also shift each image by a uniform random offset of up to this "
                    "many pixels along each axis (default: %(default)s)")

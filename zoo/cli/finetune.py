@@ -9,7 +9,12 @@ Modes: ``finetune`` (all weights, from the pretrained ones), ``probe`` (frozen b
 classes differs; ``--in-channels 3`` adapts the first layer to RGB. The result is a checkpoint folder (same
 format as ``weights/``, config.json names the parent checkpoint) that loads with
 ``zoo.from_pretrained(folder)``. Resume after an interruption with ``--resume``. ``--batch-size`` defaults to
-64 for at most 2,000 training images and 128 above.
+64 for at most 2,000 training images and 128 above. ``--test rotated`` (with ``--dataset``) measures the rotated
+test set alone.
+
+The default recipe (chosen on the validation split of rotated Fashion-MNIST, docs/finetuning.md): 20 epochs,
+one-cycle AdamW, peak learning rate ``DEFAULT_LR`` per mode and, for the classifier, ``HEAD_LR_SCALE`` times it,
+and the weight average ``DEFAULT_EMA`` published.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ import torch
 from .. import data
 from ..checkpoint import save_checkpoint
 from ..files import CheckpointInfo, atomic_write
-from .common import add_data, add_preset, add_training_args, add_weights, parser, positive_int
+from .common import add_data, add_preset, add_training_args, add_weights, parser, positive_float, positive_int
 from ..metrics import accuracy
 from ..records import find_record, folder_name
 from ..registry import create_model
@@ -34,6 +39,12 @@ MODES = ("finetune", "probe", "scratch")
 # Peak learning rate per mode: a pretrained backbone wants small steps, a lone linear head on frozen
 # features (probe) large ones, and from scratch the recipe the presets were trained with.
 DEFAULT_LR = {"finetune": 1e-3, "probe": 1e-2, "scratch": 3e-3}
+# The classifier's peak learning rate as a multiple of --lr, per mode: a new head on a pretrained backbone
+# learns from nothing, so it takes ten times the backbone's steps (chosen on validation: docs/finetuning.md);
+# a probe trains the head alone, and from scratch nothing is pretrained.
+HEAD_LR_SCALE = {"finetune": 10.0, "probe": 1.0, "scratch": 1.0}
+# The published weight average's decay per mode (0: none), chosen for fine-tuning on validation as above.
+DEFAULT_EMA = {"finetune": 0.99, "probe": 0.0, "scratch": 0.0}
 
 
 def _image_transform(in_channels: int, size: int):
@@ -134,12 +145,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--image-size", type=positive_int, default=28)
     p.add_argument("--train-size", type=positive_int, default=None, help="labelled training images to use")
     p.add_argument("--val-size", type=positive_int, default=500, help="held out of the training images")
-    add_training_args(p, TrainConfig(epochs=20), decided_later=("lr", "batch_size"))
+    p.add_argument("--test", choices=("both", "rotated"), default="both",
+                   help="with --dataset, the test sets measured: upright and rotated (default), or the rotated one "
+                   "alone (half the time)")
+    add_training_args(p, TrainConfig(epochs=20), decided_later=("lr", "batch_size", "ema"))
+    p.add_argument("--head-lr", type=positive_float, default=None,
+                   help="peak learning rate of the classifier (default: --lr times "
+                   f"{', '.join(f'{v:g} ({k})' for k, v in HEAD_LR_SCALE.items())})")
     args = p.parse_args(argv)
     if args.trainable_blocks is not None and args.mode != "probe":
         p.error(f"--trainable-blocks applies to --mode probe only (the {args.mode} mode trains every block)")
     if args.lr is None:
         args.lr = DEFAULT_LR[args.mode]
+    if args.head_lr is None:
+        args.head_lr = args.lr * HEAD_LR_SCALE[args.mode]
+    if args.ema is None:
+        args.ema = DEFAULT_EMA[args.mode]
     if args.batch_size is None:  # small labelled sets: smaller batches, more steps
         args.batch_size = 64 if args.train_size and args.train_size <= 2000 else 128
     return args
@@ -195,7 +216,8 @@ def main(argv=None) -> Path:
     metrics = {"val_accuracy": state["val_history"][-1][1]}
     if test is not None and group.main:
         test_images, test_labels = _to_tensors(test, torch.arange(len(test)), lambda i: f"test image {i}")
-        metrics["test_upright_accuracy"] = accuracy(model, test_images, test_labels)
+        if args.test == "both":
+            metrics["test_upright_accuracy"] = accuracy(model, test_images, test_labels)
         metrics["test_rotated_accuracy"] = accuracy(
             model, data.rotate(test_images, data.rotated_test_angles(len(test_images))), test_labels)
         metrics["test_images"] = len(test_images)

@@ -22,6 +22,7 @@ class TrainConfig:
     epochs: float = 4
     batch_size: int = 128
     lr: float = 3e-3  # peak of the one-cycle schedule
+    head_lr: float | None = None  # peak for the classifier (``get_classifier()``); None: ``lr`` like the rest
     weight_decay: float = 1e-4
     pct_start: float = 0.15  # share of the steps spent warming up
     seed: int = 0
@@ -37,11 +38,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
                     "checkpoint_every": self.checkpoint_every}
+        if self.head_lr is not None:
+            positive["head_lr"] = self.head_lr
         bad = {k: v for k, v in positive.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0}
         if bad or not isinstance(self.batch_size, int) or not isinstance(self.checkpoint_every, int) \
                 or isinstance(self.val_every, bool) or not isinstance(self.val_every, int) or self.val_every < 0:
-            raise ValueError(f"TrainConfig: epochs and lr must be positive numbers, batch_size and checkpoint_every "
-                             f"positive ints, val_every an int >= 0; got {bad or positive}, val_every={self.val_every!r}")
+            raise ValueError(f"TrainConfig: epochs, lr and head_lr (if given) must be positive numbers, batch_size and "
+                             f"checkpoint_every positive ints, val_every an int >= 0; got {bad or positive}, "
+                             f"val_every={self.val_every!r}")
         if not (0 <= self.label_smoothing < 1 and 0 <= self.ema < 1 and 0 <= self.scale < 1 and self.translate >= 0
                 and 0 < self.pct_start < 1):
             raise ValueError("TrainConfig: label_smoothing, ema and scale must be in [0, 1), pct_start in (0, 1) and "
@@ -110,7 +114,9 @@ def recipe(state: dict, dataset: str, argv, command: str = "zoo train", processe
         "optimizer": f"AdamW(weight_decay={config.weight_decay})",
         "loss": f"cross-entropy(label_smoothing={config.label_smoothing})",
         "weight_average": f"EMA(decay={config.ema}), published" if config.ema else "none",
-        "schedule": f"OneCycleLR(max_lr={config.lr}, pct_start={config.pct_start})", "seed": config.seed,
+        "schedule": f"OneCycleLR(max_lr={config.lr}, pct_start={config.pct_start})"
+                    + (f", classifier max_lr={config.head_lr}" if config.head_lr is not None else ""),
+        "seed": config.seed,
         "bf16_autocast": config.bf16, "precision": state["precision"],
         "processes": processes,
         "threads_per_process": torch.get_num_threads(),

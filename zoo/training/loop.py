@@ -117,10 +117,9 @@ def _start(model, config: TrainConfig, total_steps: int, saved: dict | None, res
            device: torch.device, record: dict, steps_per_epoch: int) -> Run:
     """Optimiser, schedule, weight average and state: new, or as the resume checkpoint left them."""
     model.to(device)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
-                                                    pct_start=config.pct_start)
+    optimizer = torch.optim.AdamW(_param_groups(model, config), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
+                                                    total_steps=total_steps, pct_start=config.pct_start)
     average = WeightAverage(model, config.ema) if config.ema else None
     state = {"step": 0, "wall_time_s": 0.0, "images_seen": 0, "val_history": [], "total_steps": total_steps,
              "config": dataclasses.asdict(config), **record}
@@ -132,6 +131,18 @@ def _start(model, config: TrainConfig, total_steps: int, saved: dict | None, res
     model.train()
     return Run(model, group.wrap(model, device), optimizer, scheduler, average, config, state, group, device,
                resume_path, steps_per_epoch)
+
+
+def _param_groups(model, config: TrainConfig) -> list[dict]:
+    """The trainable parameters: one group at ``lr``, or, with ``head_lr``, the backbone at ``lr`` and the
+    classifier (``get_classifier()``) at ``head_lr``."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if config.head_lr is None:
+        return [{"params": trainable, "lr": config.lr}]
+    head = {id(p) for p in model.get_classifier().parameters()}
+    groups = [{"params": [p for p in trainable if id(p) not in head], "lr": config.lr},
+              {"params": [p for p in trainable if id(p) in head], "lr": config.head_lr}]
+    return [g for g in groups if g["params"]]
 
 
 def _train_epoch(run: Run, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
