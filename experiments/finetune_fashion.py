@@ -301,8 +301,14 @@ def plot(records: list[dict], out: Path = FIGURE) -> None:
 
 
 def report(args) -> None:
-    records = load()
-    missing = [run_name(j) for j in plan() if not (RECORDS / f"{run_name(j)}.json").is_file()]
+    sizes = _split(args.sizes, int)
+    missing = [run_name(j) for j in plan(sizes=sizes) if not (RECORDS / f"{run_name(j)}.json").is_file()]
+    if args.update and missing:  # the published tables show whole budgets only
+        raise SystemExit(f"--update publishes whole budgets, and {len(missing)} runs of the plan"
+                         f"{'' if sizes is None else ' at these sizes'} have no record yet ({', '.join(missing[:6])}"
+                         f"{' ...' if len(missing) > 6 else ''}): run them first, or name the budgets that are "
+                         "complete with --sizes")
+    records = [r for r in load() if sizes is None or r["train_size"] in sizes]
     blocks = {"fashion-rotated": table(records), "fashion-lead": lead_table(records),
               "fashion-recipe": recipe_table(load(RECIPE_RECORDS))}
     for key, text in blocks.items():
@@ -337,6 +343,8 @@ def main(argv=None) -> None:
         else:
             r.add_argument("--variants", default=None, help=f"comma-separated, of {', '.join(RECIPES)}")
     r = sub.add_parser("report")
+    r.add_argument("--sizes", default=None, help="comma-separated N the tables show (default: every one of the "
+                   "plan); --update needs every run at each of them")
     r.add_argument("--update", action="store_true", help="write the tables into docs/finetuning.md")
     args = p.parse_args(argv)
     {"run": run, "recipe": recipe, "report": report}[args.command](args)

@@ -247,6 +247,24 @@ def test_fashion_report_from_records(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_fashion_report_updates_the_docs_with_whole_budgets_only(tmp_path, monkeypatch):
+    import json
+
+    fashion = fashion_experiment()
+    monkeypatch.setattr(fashion, "RECORDS", tmp_path)
+    written = []
+    monkeypatch.setattr(fashion, "plot", lambda records, out=None: None)
+    monkeypatch.setattr("zoo.dev.docs.update_readme", lambda key, text: written.append(key))
+    for job in fashion.plan(sizes=[100]):
+        (tmp_path / f"{fashion.run_name(job)}.json").write_text(json.dumps(
+            fake_record(job["preset"], job["mode"], job["n"], job["seed"], 0.5)))
+    with pytest.raises(SystemExit, match="runs of the plan have no record yet"):
+        fashion.main(["report", "--update"])  # N = 300 and above have no runs
+    assert written == []
+    fashion.main(["report", "--sizes", "100", "--update"])  # every run at N = 100 has its record
+    assert written == ["fashion-rotated", "fashion-lead", "fashion-recipe"]
+
+
 def test_fashion_recipe_is_chosen_on_validation_not_test():
     fashion = fashion_experiment()
     records = [fake_record(p, "finetune", 1000, 0, rotated=test, val=val, recipe=v)
