@@ -206,7 +206,8 @@ def test_readme_blocks(tmp_path):
 def test_every_block_the_commands_write_is_in_one_document():
     from zoo.dev.docs import README, document_with
 
-    for key in ("results-rotated", "results-upright", "bench", "invariance", "finetune", "invariance-layers-upright",
+    for key in ("results-rotated", "results-upright", "bench", "invariance", "fashion-rotated", "fashion-lead",
+                "fashion-recipe", "invariance-layers-upright",
                 "invariance-layers-rotated", "verify", "recipes", "download-bytes", "results-rotated-12k", "curves",
                 "bench-gpu",
                 "curves-runs"):
