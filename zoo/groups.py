@@ -13,7 +13,6 @@ from escnn import gspaces
 from escnn import nn as enn
 from escnn.group import _numerical
 
-from .architecture import num_fields
 from .layers import GroupMaxPool, fourier_elu
 
 # escnn finds the dihedral groups' Clebsch-Gordan coefficients as a null space by SVD, and takes scikit-learn's
@@ -152,10 +151,6 @@ class Group:
     def fibre_dim(self, gspace: gspaces.GSpace2D, so2_max_frequency: int) -> int:
         """Channels per feature field: |G| for regular fields, 2L+1 for band-limited SO(2) fields."""
         return 2 * so2_max_frequency + 1 if self.band_limited else gspace.regular_repr.size
-
-    def num_fields(self, width: int, fibre_dim: int) -> int:
-        """Fields per layer for a plain-CNN width (``zoo.architecture.num_fields``)."""
-        return num_fields(width, fibre_dim)
 
     def activation(self, gspace: gspaces.GSpace2D, num_fields: int, so2_max_frequency: int,
                    so2_grid_size: int) -> enn.EquivariantModule:

@@ -8,7 +8,7 @@ from escnn import nn as enn
 from torch import nn
 
 from .groups import get_group
-from .architecture import Architecture
+from .architecture import Architecture, num_fields
 from .layers import BlurPool2d, channels_last, check_images, check_num_classes
 
 
@@ -125,7 +125,7 @@ class EquivariantCNN(nn.Module):
                 field_type, layer_group = restrict.out_type, get_group(name)
                 gspace = field_type.gspace
             fibre_dim = layer_group.fibre_dim(gspace, so2_max_frequency)
-            activation = layer_group.activation(gspace, layer_group.num_fields(width, fibre_dim),
+            activation = layer_group.activation(gspace, num_fields(width, fibre_dim),
                                                 so2_max_frequency, so2_grid_size)
             out_type = activation.in_type
             # recompute: the layer samples its own basis. escnn otherwise hands every model the same cached
