@@ -194,8 +194,11 @@ def test_validation_every_n_steps_and_after_the_last(tmp_path):
 def test_jitter_needs_the_rotation_augmentation_and_is_recorded():
     from zoo.training import augmentation
 
-    with pytest.raises(ValueError, match="use them with --augment rotate"):
-        TrainConfig(augment="none", translate=2)
+    for change in ({"translate": 2}, {"centre": True}):
+        with pytest.raises(ValueError, match="use them with --augment rotate"):
+            TrainConfig(augment="none", **change)
+    assert augmentation(TrainConfig(centre=True)) == ("uniform random rotation in [0, 360) per image and epoch, "
+                                                      "about the ink's centre of mass, brought to the centre")
     assert augmentation(TrainConfig()) == "uniform random rotation in [0, 360) per image and epoch"
     assert augmentation(TrainConfig(translate=2, scale=0.1)) == ("uniform random rotation in [0, 360) per image "
                                                                 "and epoch, shift uniform in [-2, 2] pixels per "

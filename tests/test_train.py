@@ -94,6 +94,24 @@ def test_widths_and_jitter_are_recorded_and_the_checkpoint_loads_at_its_widths(m
     assert model.arch.widths == (8, 8, 8, 8, 8) and model.num_features == 8
 
 
+def test_init_starts_from_the_published_weights_and_records_them(mnist_root, tmp_path):
+    """--init rotated --centre: the run starts where the published weights are (their validation accuracy at
+    step 0 is far above chance) and config.json names them by sha256."""
+    from zoo.registry import create_model
+
+    result = train(mnist_root, tmp_path, "init", extra=["--init", "rotated", "--centre", "--epochs", "0.2",
+                                                       "--lr", "1e-4"])
+    assert result.returncode == 0, result.stderr
+    config = read_config(tmp_path / "init" / "out")
+    published = create_model("trivial_mnist", pretrained=True).meta.weights_sha256
+    assert config["training"]["init"] == f"trivial_mnist weights 'rotated', sha256 {published}"
+    assert config["training"]["augmentation"].endswith("about the ink's centre of mass, brought to the centre")
+    assert config["metrics"]["val_accuracy"] > 0.9  # 2 steps at a low rate: what the published weights know
+    refused = subprocess.run(train_cmd(mnist_root, tmp_path, "bad", ["--init", "rotated", "--widths", "8,8,8,8,8"]),
+                             cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "--widths builds another architecture" in refused.stderr
+
+
 def test_the_readme_training_line_leaves_published_weights_alone(mnist_root, tmp_path):
     """The README's line (`zoo train c8_mnist --data-root ... --epochs 8`), on a shorter budget, run from a folder
     of the user's: the checkpoint lands in the run folder, weights/ keeps every byte."""

@@ -2,7 +2,9 @@
 
 Protocol (stated once, here and in the README):
 - Images are MNIST digits as floats in [0, 1] (uint8 / 255), background 0, no normalisation.
-- Rotation: about the image centre, bilinear interpolation, zero padding (``rotate`` below).
+- Rotation: about the image centre, bilinear interpolation, zero padding (``rotate`` below). Training with
+  ``--centre`` turns each training and validation image about its ink's centre of mass instead, which it
+  brings to the centre (``ink_offset``), where ``zoo.create_transform`` puts a picture's.
 - Training: 55,000 of the 60,000 training images (``train_val_split``, seed 0), each rotated by a fresh
   uniform angle in [0, 360) every time it is seen (``--augment rotate``) or kept upright (``--augment none``).
 - Validation: the other 5,000 training images, rotated by angles from seed 1; every choice is made on it.
@@ -43,11 +45,13 @@ def load_mnist(root: str | Path, train: bool, download: bool = False) -> tuple[t
 
 
 def rotate(images: torch.Tensor, degrees: torch.Tensor | float, shift: torch.Tensor | None = None,
-           scale: torch.Tensor | None = None) -> torch.Tensor:
+           scale: torch.Tensor | None = None, origin: torch.Tensor | None = None) -> torch.Tensor:
     """Rotate each image counter-clockwise by its angle in degrees, about its centre (bilinear, zero padding).
 
-    Training augmentation only: ``shift`` (N, 2) moves image i by (right, down) pixels and ``scale`` (N,)
-    enlarges it by that factor, in the same single interpolation as the rotation.
+    ``origin`` (N, 2): turn image i about the point (right, down) that many pixels from its centre instead, and
+    bring that point to the centre, in the same interpolation (``ink_offset`` gives the ink's centre of mass:
+    training with ``TrainConfig.centre``). Training augmentation only: ``shift`` (N, 2) then moves image i by
+    (right, down) pixels and ``scale`` (N,) enlarges it by that factor, in the same single interpolation.
     """
     n, (height, width) = images.shape[0], images.shape[-2:]
     theta = torch.as_tensor(degrees, dtype=torch.float64, device=images.device).expand(n) * (math.pi / 180)
@@ -59,12 +63,26 @@ def rotate(images: torch.Tensor, degrees: torch.Tensor | float, shift: torch.Ten
         shift = shift.to(cos)
         tx = -(cos * shift[:, 0] * 2 / width - sin * shift[:, 1] * 2 / height)
         ty = -(sin * shift[:, 0] * 2 / width + cos * shift[:, 1] * 2 / height)
+    if origin is not None:  # the output's centre samples the input at the origin
+        origin = origin.to(cos)
+        tx, ty = tx + origin[:, 0] * 2 / width, ty + origin[:, 1] * 2 / height
     # affine_grid maps output coordinates to input coordinates: the inverse rotation.
     # (y points down in image coordinates, so this matrix turns the picture counter-clockwise on screen.)
     matrix = torch.stack([torch.stack([cos, -sin, tx], 1),
                           torch.stack([sin, cos, ty], 1)], 1).to(images.dtype)
     grid = F.affine_grid(matrix, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def ink_offset(images: torch.Tensor) -> torch.Tensor:
+    """(N, 2): the ink's centre of mass of each image (N, C, H, W), (right, down) in pixels from the image's
+    centre; (0, 0) for an image without ink. MNIST puts it about half a pixel right of and below the centre."""
+    height, width = images.shape[-2:]
+    mass = images.double().sum(1)
+    total = mass.sum((-2, -1)).clamp_min(1e-12)
+    ys = torch.arange(height, dtype=torch.float64) - (height - 1) / 2
+    xs = torch.arange(width, dtype=torch.float64) - (width - 1) / 2
+    return torch.stack([(mass.sum(-2) * xs).sum(-1) / total, (mass.sum(-1) * ys).sum(-1) / total], -1)
 
 
 def train_val_split(n: int = 60000, val_size: int = VAL_SIZE) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,3 +98,9 @@ def fixed_angles(n: int, seed: int) -> torch.Tensor:
 
 def rotated_test_angles(n: int = 10000) -> torch.Tensor:
     return fixed_angles(n, TEST_ANGLE_SEED)
+
+
+def rotated_validation(images: torch.Tensor, centre: bool = False) -> torch.Tensor:
+    """The validation images (N, C, H, W) at their fixed angles (seed ``VAL_ANGLE_SEED``); ``centre``: each turned
+    about its ink's centre of mass, brought to the centre, as training with ``TrainConfig.centre`` turns them."""
+    return rotate(images, fixed_angles(len(images), VAL_ANGLE_SEED), origin=ink_offset(images) if centre else None)

@@ -161,6 +161,10 @@ def add_training_args(p: argparse.ArgumentParser, defaults: TrainConfig, decided
     p.add_argument("--scale", type=unit_interval, default=defaults.scale,
                    help="with --augment rotate, also scale each image by a uniform random factor in "
                    "[1 - SCALE, 1 + SCALE] (default: %(default)s)")
+    p.add_argument("--centre", action="store_true",
+                   help="with --augment rotate, turn each image about its ink's centre of mass, brought to the "
+                   "frame's centre (where zoo.create_transform puts a picture's), instead of about the frame's "
+                   "centre, so the ink's offset from the centre gives no hint of the digit's angle")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bfloat16 autocast (default: where the CPU has native bfloat16 and a timed step is faster)")
     add_threads(p)

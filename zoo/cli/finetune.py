@@ -193,7 +193,7 @@ def main(argv=None) -> Path:
     train_images, train_labels = _to_tensors(dataset, train_idx, describe)
     val_images, val_labels = _to_tensors(dataset, val_idx, describe)
     if config.augment == "rotate":
-        val_images = data.rotate(val_images, data.fixed_angles(len(val_idx), data.VAL_ANGLE_SEED))
+        val_images = data.rotated_validation(val_images, config.centre)
 
     with main_first(group):  # the pretrained weights download once
         model = create_model(args.preset, pretrained=args.mode != "scratch", weights=args.weights,

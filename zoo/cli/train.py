@@ -4,6 +4,7 @@
     torchrun --nproc-per-node 2 -m zoo.cli.train c8_mnist --data-root ../shared/data --threads 1   # data-parallel
     torchrun --nproc-per-node 4 -m zoo.cli.train c8_mnist --data-root ../shared/data --device cuda  # 4 GPUs
     zoo train c8_mnist --data-root ../shared/data --epochs 24 --publish --overwrite  # replace weights/c8_mnist
+    zoo train c8_mnist --data-root ../shared/data --init rotated --centre --epochs 2 --lr 1e-3   # continue them
 
 After a crash or ``kill -9``, the same command with ``--resume`` continues from ``<run-dir>/resume.safetensors``
 and refuses if the arguments describe another run (see ``zoo.training``). Precision: bfloat16 autocast only
@@ -22,7 +23,7 @@ from ..checkpoint import save_checkpoint
 from ..files import WEIGHTS_NAME, CheckpointInfo
 from .common import add_data, add_preset, add_training_args, add_weights, int_list, parser, positive_int
 from ..records import TAG_TRAIN_SIZE
-from ..registry import DEFAULT_TAG, create_model, weights_folder
+from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, weights_folder
 from ..training import TrainConfig, end_processes, fit, main_first, recipe, setup_processes
 
 
@@ -41,8 +42,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--widths", type=int_list, default=None, metavar="W1,W2,...",
                    help="train the preset at other widths, one per conv layer (an experiment: the checkpoint "
                    "records its architecture; publish it only under a preset with these widths)")
+    p.add_argument("--init", choices=list(WEIGHT_TAGS), default=None, metavar="TAG",
+                   help="start from this preset's published weights with this tag instead of random weights "
+                   "(config.json records their sha256)")
     add_training_args(p, TrainConfig())
     args = p.parse_args(argv)
+    if args.init and args.widths:
+        p.error("--init starts from the preset's published weights; --widths builds another architecture")
     if args.weights is None:
         args.weights = DEFAULT_TAG if args.augment == "rotate" else "upright"
     if (args.weights == "upright") != (args.augment == "none"):
@@ -76,22 +82,29 @@ def main(argv=None) -> Path:
         train_idx = train_idx[:args.train_size]
     val_images = images[val_idx]
     if config.augment == "rotate":
-        val_images = data.rotate(val_images, data.fixed_angles(len(val_idx), data.VAL_ANGLE_SEED))
+        val_images = data.rotated_validation(val_images, config.centre)
 
-    model = create_model(args.preset, pretrained=False, **({"widths": args.widths} if args.widths else {}))
+    if args.init:
+        with main_first(group):  # downloaded once
+            model = create_model(args.preset, pretrained=True, weights=args.init)
+        init = {"init": f"{args.preset} weights {args.init!r}, sha256 {model.meta.weights_sha256}"}
+    else:
+        model = create_model(args.preset, pretrained=False, **({"widths": args.widths} if args.widths else {}))
+        init = {}
     state = fit(model, images[train_idx], labels[train_idx], val_images, labels[val_idx], config, args.run_dir,
                 desc=f"{args.preset} ({args.weights})", resume=args.resume, progress=not args.no_progress,
                 device=args.device,
                 identity={"preset": args.preset, "train_images": len(train_idx), "val_images": len(val_idx),
-                          **({"widths": args.widths} if args.widths else {})})
+                          **({"widths": args.widths} if args.widths else {}), **init})
 
     out = args.out
     if group.main:
         model.meta = CheckpointInfo(
             preset=args.preset, weights_tag=args.weights, class_names=data.MNIST_CLASSES, protocol=data.PROTOCOL,
             metrics={"val_accuracy": state["val_history"][-1][1]},
-            training=recipe(state, f"MNIST train minus {args.val_size} validation images"
-                            + (f", first {args.train_size}" if args.train_size else ""), argv, processes=group.world))
+            training={**recipe(state, f"MNIST train minus {args.val_size} validation images"
+                               + (f", first {args.train_size}" if args.train_size else ""), argv,
+                               processes=group.world), **init})
         save_checkpoint(model, out)
         print(f"wrote {out}")
     end_processes(group)

@@ -32,6 +32,9 @@ class TrainConfig:
     ema: float = 0.0  # decay of the exponential moving average of the weights that is published; 0: none
     translate: float = 0.0  # with augment "rotate": also shift each image by up to this many pixels per axis
     scale: float = 0.0  # with augment "rotate": also scale each image by a factor in [1 - scale, 1 + scale]
+    # with augment "rotate": turn each image about its ink's centre of mass, brought to the frame's centre (where
+    # zoo.create_transform puts a picture's), not about the frame's centre
+    centre: bool = False
     checkpoint_every: int = field(default=50, metadata={"resume": False})  # steps between resume checkpoints
     val_every: int = field(default=0, metadata={"resume": False})  # steps between validations; 0: every epoch
 
@@ -52,9 +55,9 @@ class TrainConfig:
                              f"translate >= 0; got {self}")
         if self.augment not in AUGMENTS:
             raise ValueError(f"TrainConfig: augment must be one of {AUGMENTS}, got {self.augment!r}")
-        if (self.translate or self.scale) and self.augment != "rotate":
-            raise ValueError("--translate and --scale jitter the rotation augmentation; use them with --augment "
-                             "rotate, or drop them")
+        if (self.translate or self.scale or self.centre) and self.augment != "rotate":
+            raise ValueError("--translate, --scale and --centre change the rotation augmentation; use them with "
+                             "--augment rotate, or drop them")
 
     @classmethod
     def resume_keys(cls) -> tuple[str, ...]:
@@ -101,7 +104,8 @@ def augmentation(config: TrainConfig) -> str:
     extra = ([f"shift uniform in [-{config.translate:g}, {config.translate:g}] pixels per axis"]
              if config.translate else []) + ([f"scale uniform in [{1 - config.scale:g}, {1 + config.scale:g}]"]
                                              if config.scale else [])
-    return "uniform random rotation in [0, 360) per image and epoch" + "".join(f", {e}" for e in extra)
+    about = "about the ink's centre of mass, brought to the centre" if config.centre else ""
+    return "uniform random rotation in [0, 360) per image and epoch" + "".join(f", {e}" for e in [about] + extra if e)
 
 
 def recipe(state: dict, dataset: str, argv, command: str = "zoo train", processes: int = 1) -> dict:

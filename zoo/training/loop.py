@@ -160,7 +160,8 @@ def _train_epoch(run: Run, train: tuple[torch.Tensor, torch.Tensor], val: tuple[
         batch = run.group.shard(order[b * config.batch_size:(b + 1) * config.batch_size])
         x = images[batch]
         if config.augment == "rotate":
-            x = data.rotate(x, angles[batch], *((jitter[0][batch], jitter[1][batch]) if jitter else ()))
+            x = data.rotate(x, angles[batch], *((jitter[0][batch], jitter[1][batch]) if jitter else (None, None)),
+                            origin=data.ink_offset(x) if config.centre else None)
         t0 = time.perf_counter()
         loss = _step(run, x, labels[batch])
         bar.update(1)
