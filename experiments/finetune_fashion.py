@@ -4,6 +4,7 @@
     python experiments/finetune_fashion.py run [--lanes 2] [--threads 1] [--only c8_mnist,...] [--sizes 100,300]
                                                [--seeds 0] [--modes finetune,scratch]
     python experiments/finetune_fashion.py report [--update]    # tables + figure from the committed records
+    python experiments/finetune_fashion.py publish [--overwrite]  # the finished all-image runs as weights="fashion"
 
 Data: Debian's dataset-fashion-mnist (``--data-root``, default /usr/share/datasets/fashion-mnist), never
 downloaded. Every run is ``zoo finetune <preset> --dataset FashionMNIST`` on the first N of the training images
@@ -24,6 +25,11 @@ resume checkpoint (``zoo finetune --resume``) when started again. A finished run
 meaning when the defaults change) fine-tuned from c8_mnist and trivial_mnist at N = 1,000, seed 0; the choice is
 made on validation accuracy only (records in experiments/fashion/recipe/). A variant that wins becomes the
 default of ``zoo finetune`` (zoo/cli/finetune.py), and the grid's runs after it use it.
+
+``publish`` makes the ``fashion`` weights tag from the all-image fine-tuning runs (``finetune``, N = ``ALL``, seed 0):
+each finished run's checkpoint becomes ``weights/<preset>-fashion`` (config.json's ``weights_tag`` "fashion", its
+parent, class names, metrics and protocol kept), loaded and self-checked before it takes its place, its model card
+written; then zoo/records.py is regenerated. A folder that holds weights is replaced only with ``--overwrite``.
 """
 from __future__ import annotations
 
@@ -327,6 +333,97 @@ def report(args) -> None:
         print("updated the fashion blocks of docs/finetuning.md")
 
 
+WEIGHTS_TAG = "fashion"  # zoo.records.WEIGHT_TAGS: what publish makes of the all-image fine-tuning runs
+
+
+def finished_runs(runs: Path = RUNS) -> dict[str, Path]:
+    """Preset -> the checkpoint folder of its all-image fine-tuning run, for every preset whose run has finished."""
+    outs = {p: runs / run_name({"preset": p, "mode": "finetune", "n": ALL, "seed": 0}) / "out" for p in PRESETS}
+    return {p: out for p, out in outs.items() if (out / "config.json").is_file()}
+
+
+def publish_run(out: Path, weights: Path, overwrite: bool = False) -> Path:
+    """Copy the checkpoint folder ``out`` of a finished all-image fine-tuning run into ``weights`` as its preset's
+    ``fashion`` weights, with its model card; the folder appears whole, loaded and self-checked, or not at all."""
+    import shutil
+    import tempfile
+
+    from zoo.card import parent_of, training_dataset, write_card
+    from zoo.data import FASHION_CLASSES
+    from zoo.files import EXPORTED_NAME, WEIGHTS_NAME, read_config, sha256_file, write_config
+    from zoo.records import find_record, folder_name, tag_dataset
+    from zoo.registry import create_model
+
+    config = read_config(out)
+    preset = config["preset"]
+    parent = parent_of(config).get("hub_id")
+    expected = {"mode": ("finetune", config.get("mode")), "training data": (tag_dataset(WEIGHTS_TAG),
+                training_dataset(config)), "classes": (FASHION_CLASSES, config.get("class_names")),
+                "parent": (find_record(preset).hub_id if find_record(preset) else "its MNIST weights", parent)}
+    wrong = [f"{what} {actual!r} (expected {want!r})" for what, (want, actual) in expected.items() if actual != want]
+    if wrong:
+        raise ValueError(f"{out} is not an all-image fine-tuning run from {preset}'s MNIST weights: "
+                         f"{'; '.join(wrong)}")
+    target = weights / folder_name(preset, WEIGHTS_TAG)
+    if (target / WEIGHTS_NAME).is_file() and not overwrite:
+        if sha256_file(target / WEIGHTS_NAME) == config["weights_sha256"]:
+            return target  # published from this run already
+        raise ValueError(f"{target} holds other published weights; publish replaces them only with --overwrite")
+    # staged one level down, where no listing of the published folders looks (zoo.cli.publish.published_folders)
+    staging = weights / ".publishing"
+    staging.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{target.name}."))
+    try:
+        for name in (WEIGHTS_NAME, EXPORTED_NAME):
+            shutil.copyfile(out / name, staged / name)
+        write_config(staged, {**config, "weights_tag": WEIGHTS_TAG})
+        write_card(staged)
+        for export in (False, True):  # both models load and pass their self-check, as users will load them
+            create_model(preset, pretrained=True, weights=WEIGHTS_TAG, export=export, checkpoint_dir=staged)
+        staged.chmod(0o755)  # mkdtemp makes 0700 folders
+        if target.exists():  # replaced (--overwrite): the old folder steps aside for the new one, then goes
+            old = Path(tempfile.mkdtemp(dir=staging, prefix=f"{target.name}.old."))
+            target.rename(old / target.name)
+            staged.rename(target)
+            shutil.rmtree(old)
+        else:
+            staged.rename(target)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    finally:
+        if not any(staging.iterdir()):
+            staging.rmdir()
+    return target
+
+
+def publish(args) -> list[Path]:
+    """``publish_run`` for every finished all-image run, then the records regenerated from ``--weights-dir``."""
+    from zoo.cli.publish import RECORDS_FILE, write_records
+
+    runs = finished_runs(args.runs)
+    if not runs:
+        raise SystemExit(f"no all-image fine-tuning run has finished under {args.runs} (each leaves "
+                         f"<preset>-finetune-n{ALL}-s0/out/config.json): run them first, e.g. "
+                         f"python experiments/finetune_fashion.py run --sizes {ALL} --modes finetune")
+    published, refused = [], []
+    for preset, out in runs.items():
+        try:
+            published.append(publish_run(out, args.weights_dir, args.overwrite))
+        except (ValueError, OSError) as e:  # the others are published all the same, and the records list them
+            refused.append(f"{preset}: {e}")
+            continue
+        print(f"{preset}: {out} -> {published[-1]}", flush=True)
+    if published:
+        records_file = args.records_file or RECORDS_FILE
+        records = write_records(args.weights_dir, records_file)
+        print(f"wrote {len(records)} records into {records_file}; next, the metrics on the whole rotated "
+              "Fashion-MNIST protocol: zoo evaluate --weights fashion --update, then zoo publish --write-records")
+    if refused:
+        raise SystemExit("not published:\n" + "\n".join(refused))
+    return published
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -346,8 +443,15 @@ def main(argv=None) -> None:
     r.add_argument("--sizes", default=None, help="comma-separated N the tables show (default: every one of the "
                    "plan); --update needs every run at each of them")
     r.add_argument("--update", action="store_true", help="write the tables into docs/finetuning.md")
+    r = sub.add_parser("publish", help="the finished all-image fine-tuning runs as the fashion weights")
+    r.add_argument("--overwrite", action="store_true", help="replace fashion weights already published")
+    r.add_argument("--runs", type=Path, default=RUNS, help=f"the runs' folder (default {RUNS.relative_to(ROOT)})")
+    r.add_argument("--weights-dir", type=Path, default=ROOT / "weights", help="the published folders (default "
+                   "weights/)")
+    r.add_argument("--records-file", type=Path, default=None, help="the records to regenerate (default "
+                   "zoo/records.py)")
     args = p.parse_args(argv)
-    {"run": run, "recipe": recipe, "report": report}[args.command](args)
+    {"run": run, "recipe": recipe, "report": report, "publish": publish}[args.command](args)
 
 
 if __name__ == "__main__":

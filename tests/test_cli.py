@@ -209,6 +209,7 @@ def test_every_block_the_commands_write_is_in_one_document():
     for key in ("results-rotated", "results-upright", "bench", "invariance", "fashion-rotated", "fashion-lead",
                 "fashion-recipe", "invariance-layers-upright",
                 "invariance-layers-rotated", "verify", "recipes", "download-bytes", "results-rotated-12k", "curves",
+                "results-fashion",
                 "bench-gpu",
                 "curves-runs"):
         text = document_with(key).read_text()

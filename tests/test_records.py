@@ -8,10 +8,10 @@ import pytest
 
 from conftest import ROOT
 from zoo.cli import publish
-from zoo.card import model_card
+from zoo.card import HUB_DATASETS, model_card
 from zoo.files import read_config
 from zoo.records import (GITHUB_REPO, PROJECT, RECORDS, WEIGHT_TAGS, checkout_weights, find_record, folder_name,
-                         record_for_hub_id, record_from_folder, render_records, revision_for)
+                         record_for_hub_id, record_from_folder, render_records, revision_for, tag_dataset)
 from zoo.registry import PRESETS, published_models
 
 FOLDERS = sorted(p for p in (ROOT / "weights").iterdir() if (p / "config.json").is_file())
@@ -64,17 +64,19 @@ def test_model_card_carries_hub_metadata(folder):
     from huggingface_hub import ModelCard, metadata_load
 
     config = read_config(folder)
+    dataset = HUB_DATASETS[tag_dataset(config["weights_tag"])]  # ylecun/mnist, or the data a tag is fine-tuned on
     card = ModelCard.load(folder / "README.md")
     assert metadata_load(folder / "README.md") == card.data.to_dict()
     assert card.data.pipeline_tag == "image-classification" and card.data.library_name == PROJECT
-    assert card.data.license == "mit" and card.data.datasets == ["ylecun/mnist"] and "rotated-mnist" in card.data.tags
+    assert card.data.license == "mit" and card.data.datasets == [dataset]
+    assert ("rotated-mnist" in card.data.tags) == (dataset == "ylecun/mnist")
     results = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert results == {"rotated test accuracy": round(100 * config["metrics"]["test_rotated_accuracy"], 2),
                        "upright test accuracy": round(100 * config["metrics"]["test_upright_accuracy"], 2)}
-    assert all(r.dataset_split == "test" and r.task_type == "image-classification" and r.dataset_type == "ylecun/mnist"
+    assert all(r.dataset_split == "test" and r.task_type == "image-classification" and r.dataset_type == dataset
                for r in card.data.eval_results)
     assert card.data.model_name == folder.name
-    assert card.data.base_model is None  # trained from scratch
+    assert card.data.base_model == (config.get("parent") or {}).get("hub_id")  # None: trained from scratch
     assert f'torch.hub.load("{GITHUB_REPO}", "{config["preset"]}"' in card.text
     assert "transform = zoo.create_transform(model)" in card.text and "model(x).softmax(1)" in card.text
     assert "(B, 1, 28, 28)" in card.text

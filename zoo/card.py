@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from .files import CARD_NAME, read_config, write_text
-from .records import DEFAULT_TAG, GITHUB_REPO, PROJECT, folder_name
+from .records import DEFAULT_TAG, GITHUB_REPO, PROJECT, WEIGHT_TAGS, folder_name
 
 # config.json metric -> its name in the card's model-index (percentages, as the README gives them)
 CARD_RESULTS = {"test_rotated_accuracy": "rotated test accuracy", "test_upright_accuracy": "upright test accuracy"}
@@ -110,15 +110,16 @@ def _use(config: dict) -> list[str]:
     channels, (height, width) = config["input"]["channels"], config["input"]["size"]
     weights = "" if tag == DEFAULT_TAG else f", weights=\"{tag}\""
     picture = "digit.png" if training_dataset(config) == "MNIST" else "picture.png"
-    load = ("model = zoo.from_pretrained(\"path/to/this/folder\")  # or its Hub repository id" if is_fine_tuned(config)
-            else f"model = zoo.create_model(\"{preset}\", pretrained=True{weights})")
+    published = tag in WEIGHT_TAGS  # a tag of the zoo's own loads by name; a zoo finetune folder by its path
+    load = (f"model = zoo.create_model(\"{preset}\", pretrained=True{weights})" if published
+            else "model = zoo.from_pretrained(\"path/to/this/folder\")  # or its Hub repository id")
     lines = ["## Use", "", "```python", f"import zoo  # pip install {PROJECT}", "from PIL import Image", "",
              load,
              f"transform = zoo.create_transform(model)  # a file path, PIL image or array -> the "
              f"({channels}, {height}, {width}) float tensor these weights expect",
              f"x = transform(Image.open(\"{picture}\")).unsqueeze(0)  # (1, {channels}, {height}, {width})",
              f"probabilities = model(x).softmax(1)  # (1, {len(config['class_names'])})", "```", ""]
-    if not is_fine_tuned(config):
+    if published:
         lines += [f"The same model loads with `torch.hub.load(\"{GITHUB_REPO}\", \"{preset}\"{weights})`, or, from "
                   "this folder or its Hub repository, with `zoo.from_pretrained(path_or_repo_id)`; "
                   f"`export=True` in any of them gives a plain-PyTorch model that does not need escnn.", ""]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .files import CONFIG_NAME, EXPORTED_NAME, WEIGHTS_NAME, read_config, sha256_file
 from .limits import MAX_CONFIG_BYTES, MAX_WEIGHTS_BYTES
-from .records import DEFAULT_TAG, RECORDS, WeightsRecord, checkout_weights, find_record, folder_name
+from .records import DEFAULT_TAG, RECORDS, WeightsRecord, checkout_weights, find_record, folder_name, tag_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,10 @@ def pretrained_folder(preset: str, tag: str = DEFAULT_TAG, *, export: bool = Fal
     record = find_record(preset, tag)
     if record is None:
         published = sorted(r.tag for r in RECORDS if r.preset == preset)
+        make = "train them with zoo train" if tag_dataset(tag) == "MNIST" else \
+            f"fine-tune them on {tag_dataset(tag)} with zoo finetune (docs/finetuning.md)"
         raise FileNotFoundError(f"no published {tag!r} weights for {preset} (published tags: "
-                                f"{', '.join(published) or 'none'}); use pretrained=False, or train them with "
-                                "zoo train")
+                                f"{', '.join(published) or 'none'}); use pretrained=False, or {make}")
     return fetch(record, names, cache_dir=cache_dir, local_files_only=local_files_only,
                  force_download=force_download, token=token)
 

@@ -24,7 +24,11 @@ DEFAULT_TAG = "rotated"
 WEIGHT_TAGS = {"rotated": "trained on MNIST rotated by uniform random angles",
                "upright": "trained on upright MNIST only (no rotation augmentation)",
                "rotated-12k": "trained on the first 12,000 training images only, rotated by uniform random angles "
-                              "(the size of MNIST-rot's training set, for comparison with published records)"}
+                              "(the size of MNIST-rot's training set, for comparison with published records)",
+               "fashion": "fine-tuned from the rotated MNIST weights on rotated Fashion-MNIST: every training image "
+                          "but the 1,000 held out for validation"}
+# The data a tag's weights are trained and evaluated on (a torchvision dataset name); MNIST unless named here
+TAG_DATASETS = {"fashion": "FashionMNIST"}
 TAG_TRAIN_SIZE = {"rotated-12k": 12000}  # tags trained on the first N training images; the others on all 55,000
 RECORD_METRICS = ("val_accuracy", "test_rotated_accuracy", "test_upright_accuracy")
 
@@ -33,6 +37,11 @@ def folder_name(preset: str, tag: str) -> str:
     """The name of a checkpoint's folder under ``weights/`` and of its Hub repository: ``c8_mnist``,
     ``c8_mnist-upright``."""
     return preset if tag == DEFAULT_TAG else f"{preset}-{tag}"
+
+
+def tag_dataset(tag: str) -> str:
+    """The dataset a weights tag is trained and evaluated on: ``"MNIST"``, or e.g. ``"FashionMNIST"``."""
+    return TAG_DATASETS.get(tag, "MNIST")
 
 
 def revision_for(files: Mapping[str, str]) -> str:

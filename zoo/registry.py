@@ -17,15 +17,19 @@ from typing import Sequence
 from torch import nn
 
 from .architecture import check_keywords
+from .card import training_dataset
+from .data import DATASET_CLASSES
 from .download import pretrained_folder
 from .files import CheckpointInfo, read_config
 from .layers import check_num_classes
 from .presets import PRESETS, Preset
 from .records import (DEFAULT_TAG, RECORDS, WEIGHT_TAGS, WeightsRecord, checkout_weights, find_record, folder_name,
-                      record_for_hub_id)
+                      record_for_hub_id, tag_dataset)
 
 HF_HUB_PREFIX = "hf-hub:"
 LICENSE = "mit"  # every checkpoint the zoo publishes (its model cards say so)
+# The framing (``zoo.transforms``) of pictures for weights trained on a dataset; MNIST's for any other data
+DATASET_FRAMINGS = {"MNIST": "mnist_invariant", "FashionMNIST": "fashion_mnist"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ class PretrainedCfg:
 
 
 def pretrained_cfg(config: dict, record: WeightsRecord | None = None) -> PretrainedCfg:
-    """The ``PretrainedCfg`` of a checkpoint from its config.json (and its weights record, if the zoo publishes it)."""
+    """The ``PretrainedCfg`` of a checkpoint from its config.json (and its weights record, if the zoo publishes it);
+    its framing follows the data the weights were trained on (``zoo.card.training_dataset``)."""
     spec = config.get("input") or {}
     channels = spec.get("channels", config.get("architecture", {}).get("in_channels", 1))
     height, width = spec.get("size", (28, 28))
@@ -69,7 +74,11 @@ def pretrained_cfg(config: dict, record: WeightsRecord | None = None) -> Pretrai
                          hub_id=record.hub_id if record else None, revision=record.revision if record else None,
                          input_size=(int(channels), int(height), int(width)),
                          value_range=tuple(spec.get("value_range", (0.0, 1.0))), class_names=tuple(classes),
-                         license=LICENSE if record else None)
+                         framing=_framing(training_dataset(config)), license=LICENSE if record else None)
+
+
+def _framing(dataset: str) -> str:
+    return DATASET_FRAMINGS.get(dataset, DATASET_FRAMINGS["MNIST"])
 
 
 def resolve_pretrained_cfg(name: str) -> PretrainedCfg:
@@ -86,14 +95,17 @@ def resolve_pretrained_cfg(name: str) -> PretrainedCfg:
         record = find_record(preset, tag or DEFAULT_TAG)
         if record is None:
             check_tag(preset, tag or DEFAULT_TAG)
+            dataset = tag_dataset(tag or DEFAULT_TAG)
             return PretrainedCfg(architecture=preset, tag=None, license=None,
-                                 input_size=(PRESETS[preset].architecture.in_channels, 28, 28))
+                                 input_size=(PRESETS[preset].architecture.in_channels, 28, 28),
+                                 framing=_framing(dataset), class_names=tuple(DATASET_CLASSES[dataset]))
     arch = PRESETS[record.preset].architecture
     channels, (height, width) = record.input.get("channels", arch.in_channels), record.input.get("size", (28, 28))
+    dataset = tag_dataset(record.tag)
     return PretrainedCfg(architecture=record.preset, tag=record.tag, hub_id=record.hub_id, revision=record.revision,
                          input_size=(int(channels), int(height), int(width)),
-                         value_range=tuple(record.input.get("value_range", (0.0, 1.0))),
-                         class_names=tuple(str(i) for i in range(arch.num_classes)))
+                         value_range=tuple(record.input.get("value_range", (0.0, 1.0))), framing=_framing(dataset),
+                         class_names=tuple(DATASET_CLASSES[dataset]))
 
 
 def parse_model_name(name: str) -> tuple[str | None, str | None, str | None]:

@@ -111,8 +111,9 @@ def add_weights(p: argparse.ArgumentParser, default: str | None = DEFAULT_TAG, h
                    help=f"{help} ({'; '.join(f'{k}: {v}' for k, v in WEIGHT_TAGS.items())})")
 
 
-def add_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-root", default="data", help="folder holding MNIST/raw (torchvision layout)")
+def add_data(p: argparse.ArgumentParser, default: str | None = "data",
+             help: str = "folder holding MNIST/raw (torchvision layout)") -> None:
+    p.add_argument("--data-root", default=default, help=help)
     p.add_argument("--download", action="store_true", help="let torchvision download MNIST if it is missing")
 
 

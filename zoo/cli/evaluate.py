@@ -2,26 +2,32 @@
 
     zoo evaluate --data-root ../shared/data --update            # all presets, rotated weights
     zoo evaluate c8_mnist --weights upright --data-root ../shared/data
+    zoo evaluate --weights fashion --update                     # rotated Fashion-MNIST (Debian's raw IDX files)
     zoo evaluate runs/train/c8_mnist-rotated/checkpoint --no-profile --json out.json   # a checkpoint folder
 
 Reports accuracy on the upright test set, on the rotated test set, and with every test image rotated by
-each angle 0, 15, ..., 345 degrees (the invariance profile). Writes the table as JSON and the profile plot as
-PNG; ``--update`` also writes the metrics into each checkpoint's config.json and model card and the table
-into the README and docs/training.md (between the ``results-<tag>`` markers). A checkpoint folder (one with a
-config.json, e.g. a training run's) is evaluated the same way; its numbers go only to the screen and ``--json``.
+each angle 0, 15, ..., 345 degrees (the invariance profile). The test set is the one of the data the weights tag
+is trained on (``zoo.records.tag_dataset``): MNIST, or for ``--weights fashion`` the 10,000 Fashion-MNIST test
+images, rotated exactly as the MNIST protocol rotates its own, read from ``--data-root`` (default
+``zoo.data.FASHION_MNIST_ROOT``). Writes the table as JSON and the profile plot as PNG; ``--update`` also writes
+the metrics into each checkpoint's config.json and model card and the table into the README and docs/ (between
+the ``results-<tag>`` markers). A checkpoint folder (one with a config.json, e.g. a training run's) is evaluated
+the same way, on the test set of ``--weights``; its numbers go only to the screen and ``--json``.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import textwrap
 import time
 from pathlib import Path
 
 from .. import data
+from ..card import training_dataset
 from ..checkpoint import load_checkpoint, update_metrics
-from ..files import atomic_write, write_text
+from ..files import atomic_write, read_config, write_text
 from ..metrics import evaluate
-from ..records import checkout_weights
+from ..records import checkout_weights, tag_dataset
 from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, published_models, weights_folder
 from ..training import trained_on
 from .common import (add_data, add_threads, add_weights, apply_threads, model_name, models_of, parser, positive_int,
@@ -56,8 +62,10 @@ def saved_results(folder: str | Path, tag: str) -> dict[str, dict]:
 
 
 def tag_table(folder: str | Path, tag: str) -> str:
-    """The table of one tag from the saved results; other tags are compared with the rotated-trained weights."""
-    return results_table(saved_results(folder, tag), None if tag == DEFAULT_TAG else saved_results(folder, DEFAULT_TAG))
+    """The table of one tag from the saved results; other tags measured on the same data (MNIST) are compared with
+    the rotated-trained weights, tags measured on other data (Fashion-MNIST) with nothing."""
+    comparable = tag != DEFAULT_TAG and tag_dataset(tag) == tag_dataset(DEFAULT_TAG)
+    return results_table(saved_results(folder, tag), saved_results(folder, DEFAULT_TAG) if comparable else None)
 
 
 def plot_profiles(results: dict[str, dict], out: str | Path, title: str) -> None:
@@ -87,12 +95,15 @@ def model_or_checkpoint(text: str) -> str:
     return text if (Path(text) / "config.json").is_file() else model_name(text)
 
 
-def main(argv=None) -> dict[str, dict]:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line, checked; ``args.dataset`` is the test set's (``zoo.records.tag_dataset``), ``args.folders``
+    the checkpoint folders among the models."""
     p = parser(__doc__)
     p.add_argument("models", nargs="*", type=model_or_checkpoint, metavar="MODEL",
                    help="presets (default: every one published for the weights tag), or checkpoint folders")
     add_weights(p)
-    add_data(p)
+    add_data(p, default=None, help="the test set's folder: one holding MNIST/raw (torchvision layout; default data), "
+             f"or for --weights fashion the Fashion-MNIST IDX files (default {data.FASHION_MNIST_ROOT})")
     add_threads(p)
     p.add_argument("--limit", type=positive_int, default=None, help="use only the first N test images (quick checks)")
     p.add_argument("--results", default="results", help="folder of per-model JSON results (<folder>/<weights>/)")
@@ -104,7 +115,15 @@ def main(argv=None) -> dict[str, dict]:
                    help="write metrics into config.json, model cards and the results tables of README.md and docs/ "
                    "(the whole test set and profile only; the tables must cover every published preset)")
     args = p.parse_args(argv)
+    dataset = tag_dataset(args.weights)
+    if args.data_root is None:
+        args.data_root = data.FASHION_MNIST_ROOT if dataset == "FashionMNIST" else "data"
     folders = [m for m in args.models if m not in list_models()]
+    for folder in folders:  # a checkpoint measured on the test set of the data it was trained on
+        trained = training_dataset(read_config(folder))
+        if trained in data.DATASET_CLASSES and trained != dataset:
+            p.error(f"{folder} was trained on {trained}, and --weights {args.weights} measures on {dataset}; pass "
+                    f"--weights {next(t for t in WEIGHT_TAGS if tag_dataset(t) == trained)}")
     # Presets may be evaluated in separate runs: the table holds every result saved under --results, and must
     # hold every published preset.
     saved = Path(args.results) / args.weights
@@ -115,13 +134,22 @@ def main(argv=None) -> dict[str, dict]:
         args.no_profile and "--no-profile leaves out the accuracy at each angle",
         folders and f"checkpoint folders instead of presets: {', '.join(folders)}",
         unseen and f"{', '.join(sorted(unseen))} neither evaluated now nor saved in {saved}",
-    ], f"zoo evaluate --weights {args.weights} --data-root <folder holding MNIST/raw> --update")
+    ], f"zoo evaluate --weights {args.weights} --data-root <folder holding "
+       f"{'MNIST/raw' if dataset == 'MNIST' else f'the {dataset} IDX files'}> --update")
     if args.update and checkout_weights() is None:
         p.error("--update writes into a git checkout's weights/ and docs; this zoo was installed from a wheel")
-    models = models_of(args)
+    if not models_of(args):
+        p.error(f"no preset has published {args.weights!r} weights yet (zoo/records.py); name a checkpoint folder")
+    args.dataset, args.folders = dataset, folders
+    return args
+
+
+def main(argv=None) -> dict[str, dict]:
+    args = parse_args(argv)
+    models, folders = models_of(args), args.folders
     apply_threads(args)
 
-    images, labels = data.load_mnist(args.data_root, train=False, download=args.download)
+    images, labels = data.load_dataset(args.dataset, args.data_root, train=False, download=args.download)
     if args.limit:
         images, labels = images[:args.limit], labels[:args.limit]
     results = {}

@@ -19,15 +19,13 @@ and the weight average ``DEFAULT_EMA`` published.
 from __future__ import annotations
 
 import argparse
-import gzip
-import shutil
 from pathlib import Path
 
 import torch
 
 from .. import data
 from ..checkpoint import save_checkpoint
-from ..files import CheckpointInfo, atomic_write
+from ..files import CheckpointInfo
 from .common import add_data, add_preset, add_training_args, add_weights, parser, positive_float, positive_int
 from ..metrics import accuracy
 from ..records import find_record, folder_name
@@ -88,38 +86,37 @@ def load_image_folder(path: str | Path, in_channels: int, size: int):
 
 def load_torchvision(name: str, root: str | Path, train: bool, download: bool, in_channels: int, size: int):
     """A torchvision dataset by name. For the MNIST family, ``root`` may also be a folder of raw IDX files,
-    gzipped or not (as Debian's dataset-fashion-mnist installs them)."""
+    gzipped or not (as Debian's dataset-fashion-mnist installs them), read by ``zoo.data.read_idx_split``."""
     import torchvision.datasets
 
     cls = getattr(torchvision.datasets, name, None)
     if not isinstance(cls, type):
         raise ValueError(f"unknown torchvision dataset {name!r}; e.g. MNIST, FashionMNIST, KMNIST, CIFAR10")
-    root = Path(root)
-    if issubclass(cls, torchvision.datasets.MNIST) and list(root.glob("*-idx?-ubyte*")):
-        root = _raw_idx_as_torchvision_root(root, cls.__name__)
+    transform = _image_transform(in_channels, size)
+    if issubclass(cls, torchvision.datasets.MNIST) and data.has_idx_files(root, train):
+        dataset = IdxImages(*data.read_idx_split(root, train), classes=list(cls.classes), transform=transform)
+        return dataset, (lambda i: f"{name} image {i}")
     try:
-        dataset = cls(str(root), train=train, download=download, transform=_image_transform(in_channels, size))
+        dataset = cls(str(root), train=train, download=download, transform=transform)
     except RuntimeError as e:
         raise FileNotFoundError(f"{name} not found under {root} ({e}); pass --download or another --data-root") from e
     return dataset, (lambda i: f"{name} image {i}")
 
 
-def _raw_idx_as_torchvision_root(folder: Path, name: str) -> Path:
-    """Decompress raw IDX files into the layout torchvision expects (a cache folder), once; a reader never sees
-    half a file."""
-    root = Path.home() / ".cache" / "equivariant-zoo" / folder.resolve().as_posix().strip("/").replace("/", "_")
-    raw = root / name / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for src in folder.glob("*-idx?-ubyte*"):
-        dst = raw / src.name.removesuffix(".gz")
-        if not dst.exists():
-            atomic_write(dst, lambda tmp: _decompress(src, tmp))
-    return root
+class IdxImages:
+    """Images read from raw IDX files, served as torchvision's MNIST serves its own: (``transform`` of the image as
+    a grey PIL image, its label)."""
 
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: list[str], transform) -> None:
+        self.images, self.labels, self.classes, self.transform = images, labels, classes, transform
 
-def _decompress(src: Path, dst: str) -> None:
-    with (gzip.open(src) if src.suffix == ".gz" else open(src, "rb")) as f, open(dst, "wb") as out:
-        shutil.copyfileobj(f, out)
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i].numpy())), int(self.labels[i])  # (H, W) uint8: mode L
 
 
 def parent_of(preset: str, tag: str, meta: CheckpointInfo) -> dict:
