@@ -72,6 +72,8 @@ def test_classify_matches_the_models(digits):
         app.classify(None, "twelve", 0)
     with pytest.raises(app.InputError, match="unknown weights"):
         app.classify(None, "4", 0, weights="imagenet")
+    with pytest.raises(app.InputError, match="unknown weights 'fashion'"):  # clothes weights in a digit app: no
+        app.classify(None, "4", 0, weights="fashion")
 
 
 def test_full_turn_is_one_batch_per_preset(monkeypatch, digits):

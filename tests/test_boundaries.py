@@ -46,6 +46,8 @@ def test_importing_the_model_does_not_import_huggingface_hub():
     (["c4_mnist", "--weights", "rotated-12k", "--train-size", "1000"], "trains on the first 12000 images"),
     (["c4_mnist", "--weights", "upright"], "--weights upright is trained without rotations: add --augment none"),
     (["c4_mnist", "--weights", "rotated-12k", "--augment", "none"], "drop --augment none"),
+    (["c4_mnist", "--weights", "fashion"], "is trained on FashionMNIST, not MNIST: make it with zoo finetune"),
+    (["c4_mnist", "--init", "rotated", "--widths", "8,8,8,8,8"], "--widths builds another architecture"),
 ])
 def test_train_rejects_bad_arguments_before_any_work(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -34,6 +34,7 @@ import torch
 
 from .data import rotate
 from .probes import embedded_digits
+from .records import tag_dataset
 from .registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, published_models
 from .transforms import IMAGE_FORMATS, MAX_IMAGE_PIXELS, NoDigitError, create_transform
 
@@ -57,10 +58,13 @@ class InputError(ValueError):
     """An image a person gave that cannot be read as a digit; the message is shown on the page."""
 
 
+DIGIT_TAGS = tuple(t for t in WEIGHT_TAGS if tag_dataset(t) == "MNIST")  # the app shows digits: MNIST's weights
+
+
 def models(weights: str = DEFAULT_TAG) -> dict[str, torch.nn.Module]:
     """The exported model of every preset for a weights tag, loaded (and self-checked) once."""
-    if weights not in WEIGHT_TAGS:
-        raise InputError(f"unknown weights {weights!r}; choose one of {', '.join(WEIGHT_TAGS)}")
+    if weights not in DIGIT_TAGS:
+        raise InputError(f"unknown weights {weights!r}; choose one of {', '.join(DIGIT_TAGS)}")
     return _models(weights)
 
 
@@ -187,7 +191,7 @@ def build_app():
                                       image_mode="RGBA", canvas_size=(280, 280), sources=("upload", "clipboard"),
                                       elem_id="sketch")
                 use_sketch = gr.Button("Use my drawing", elem_id="use-sketch")
-                weights = gr.Radio(list(WEIGHT_TAGS), value=DEFAULT_TAG, label="weights", elem_id="weights",
+                weights = gr.Radio(list(DIGIT_TAGS), value=DEFAULT_TAG, label="weights", elem_id="weights",
                                    info="rotated: trained on rotated digits; upright: trained on upright digits only")
                 target = gr.Dropdown(["true class"] + [str(d) for d in range(10)], value="true class",
                                      label="class to plot", elem_id="target")
@@ -319,7 +323,7 @@ def _api(call, angle, weights) -> dict:
             raise InputError(f"angle: expected a number of degrees from -{MAX_ANGLE} to {MAX_ANGLE}, got "
                              f"{angle!r:.40}")  # NaN fails the comparison too
         if not isinstance(weights, str):
-            raise InputError(f"weights: expected one of {', '.join(map(repr, WEIGHT_TAGS))}, got {weights!r:.40}")
+            raise InputError(f"weights: expected one of {', '.join(map(repr, DIGIT_TAGS))}, got {weights!r:.40}")
         return call(float(angle), weights)
     except InputError as e:
         raise gr.Error(str(e)) from e  # shown to the caller (other exceptions stay server-side)

@@ -22,7 +22,7 @@ from .. import data
 from ..checkpoint import save_checkpoint
 from ..files import WEIGHTS_NAME, CheckpointInfo
 from .common import add_data, add_preset, add_training_args, add_weights, int_list, parser, positive_int
-from ..records import TAG_TRAIN_SIZE
+from ..records import TAG_TRAIN_SIZE, tag_dataset
 from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, weights_folder
 from ..training import TrainConfig, end_processes, fit, main_first, recipe, setup_processes
 
@@ -51,6 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error("--init starts from the preset's published weights; --widths builds another architecture")
     if args.weights is None:
         args.weights = DEFAULT_TAG if args.augment == "rotate" else "upright"
+    if tag_dataset(args.weights) != "MNIST":
+        p.error(f"--weights {args.weights} is trained on {tag_dataset(args.weights)}, not MNIST: make it with zoo "
+                "finetune (docs/finetuning.md)")
     if (args.weights == "upright") != (args.augment == "none"):
         p.error(f"--weights {args.weights} is trained {'without' if args.weights == 'upright' else 'with'} rotations: "
                 f"{'add' if args.weights == 'upright' else 'drop'} --augment none")
