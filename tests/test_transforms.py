@@ -1,5 +1,7 @@
 """zoo.create_transform: pictures of digits framed as the weights expect, whatever the picture's angle."""
+import gzip
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,10 +9,12 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from conftest import DATA_ROOT, loaded, png_header
+from conftest import DATA_ROOT, loaded, png_header, requires
 from zoo import create_transform
 from zoo.data import rotate
-from zoo.transforms import MAX_IMAGE_PIXELS, DigitFraming, NoDigitError, _centre_and_radius
+from zoo.registry import PretrainedCfg
+from zoo.transforms import (FRAMINGS, MAX_IMAGE_PIXELS, DigitFraming, FashionFraming, NoDigitError, NoObjectError,
+                            _centre_and_radius)
 
 FRAME = DigitFraming()
 
@@ -183,3 +187,116 @@ def test_the_size_measure_is_invariant(digits):
     image = F.pad(digits[0][2:3], (10, 10, 10, 10))
     radii = [_centre_and_radius(rotate(image, a)[0, 0])[2] for a in (0.0, 30.0, 90.0, 135.0)]
     assert max(radii) - min(radii) < 0.02 * radii[0], radii
+
+
+# ----------------------------------------------------------------------------------- clothing: fashion_mnist --
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+needs_fashion = requires((FASHION / "t10k-images-idx3-ubyte.gz").is_file(), "Fashion-MNIST",
+                         "apt-get install dataset-fashion-mnist")
+ITEM = FashionFraming()
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    """Fashion-MNIST's first 40 test images (N, 28, 28) in [0, 1], read from the raw IDX file."""
+    with gzip.open(FASHION / "t10k-images-idx3-ubyte.gz") as f:
+        pixels = np.frombuffer(f.read(16 + 40 * 28 * 28), np.uint8, offset=16)
+    return torch.tensor(pixels.reshape(40, 28, 28) / 255, dtype=torch.float32)
+
+
+def product_photo(item: torch.Tensor, angle: float = 0.0, kind: str = "jpeg", paper: float = 0.92) -> np.ndarray:
+    """A Fashion-MNIST image (28, 28) as a product photo: enlarged 8 times, turned by ``angle`` degrees, negated
+    onto a light page with a margin, a little noise; saved as JPEG, or given as grey, RGB or RGBA pixels (RGBA:
+    the page transparent)."""
+    from PIL import Image
+
+    big = F.interpolate(item[None, None], scale_factor=8, mode="bicubic", align_corners=False).clamp(0, 1)
+    big = rotate(F.pad(big, (60, 60, 60, 60)), angle)[0, 0].numpy()
+    page = np.pad(paper * (1 - big), ((30, 50), (70, 20)), constant_values=paper)
+    page += np.random.default_rng(0).normal(0, 0.01, page.shape)
+    grey = (np.clip(page, 0, 1) * 255).astype(np.uint8)
+    if kind == "rgb":  # a tinted photo
+        return (grey[..., None] * np.array([1.0, 0.95, 0.85])).astype(np.uint8)
+    if kind == "rgba":
+        alpha = np.pad(big > 0.02, ((30, 50), (70, 20)))
+        return np.dstack([grey, grey, grey, alpha * np.uint8(255)])
+    if kind == "jpeg":
+        buffer = io.BytesIO()
+        Image.fromarray(grey).save(buffer, format="JPEG", quality=90)
+        return Image.open(buffer)
+    return grey
+
+
+def test_the_fashion_framing_is_registered_for_the_fashion_weights():
+    cfg = PretrainedCfg(architecture="c8_mnist", tag="fashion", framing="fashion_mnist")
+    assert FRAMINGS["fashion_mnist"] is FashionFraming
+    assert create_transform(cfg) == FashionFraming() and create_transform(cfg, upright=True) == \
+        FashionFraming(upright=True)
+    coat = np.full((90, 60), 255, np.uint8)
+    coat[10:80, 15:45] = 40  # a dark coat 70 pixels tall on white
+    rgb = create_transform(PretrainedCfg(architecture="c8_mnist", framing="fashion_mnist", input_size=(3, 56, 56)))
+    framed = rgb(coat)
+    assert framed.shape == (3, 56, 56) and torch.equal(framed[0], framed[2]) and framed.max() == 1
+    rows, cols = torch.nonzero(framed[0] > 0.5, as_tuple=True)  # Fashion-MNIST's framing: the longer side fills it
+    assert rows.min() == 0 and rows.max() == 55 and abs((cols.min() + cols.max()).item() / 2 - 27.5) <= 0.5
+
+
+@needs_fashion
+def test_product_photos_are_framed_back_as_fashion_mnist_frames_them(fashion):
+    """A test image made into a product photo and framed is close to the image itself: closer than the image is to
+    itself moved by one pixel (the item turned light on black, its bounding box centred, its longer side 28)."""
+    distances, shifted = [], []
+    for item in fashion:
+        framed = ITEM(product_photo(item))[0]
+        distances.append(relative_distance(framed, item))
+        shifted.append(relative_distance(torch.roll(item, 1, 0), item))
+    assert np.median(distances) < 0.75 * np.median(shifted), (np.median(distances), np.median(shifted))
+    assert max(distances) < 2 * np.median(shifted), max(distances)
+
+
+@needs_fashion
+@pytest.mark.parametrize("angle", [90.0, 37.0, 200.0])
+def test_turning_the_photo_turns_the_framed_item(angle, fashion):
+    """frame(turned photo) = turned frame(photo): the smallest rectangle around the item turns with it, where
+    Fashion-MNIST's bounding box (``upright=True``) grows and moves."""
+    boxed = FashionFraming(upright=True)
+    invariant, upright = [], []
+    for item in fashion[:20]:
+        photo, turned = product_photo(item, kind="grey"), product_photo(item, angle, kind="grey")
+        invariant.append(relative_distance(ITEM(turned)[None], rotate(ITEM(photo)[None], angle)))
+        upright.append(relative_distance(boxed(turned)[None], rotate(boxed(photo)[None], angle)))
+    assert np.median(invariant) < 0.15, np.median(invariant)
+    if angle % 90:
+        assert np.median(upright) > 2 * np.median(invariant), (np.median(upright), np.median(invariant))
+
+
+@needs_fashion
+@pytest.mark.parametrize("kind", ["rgb", "rgba"])
+def test_colour_and_transparent_product_photos(kind, fashion):
+    """An RGB photo frames as its grey levels; a cut-out on a transparent page as the item on a white page (up to
+    the page's noise, which the transparent page lacks and the framing cuts: about 9% of the image)."""
+    paper, limit = (1.0, 0.15) if kind == "rgba" else (0.92, 0.1)
+    for item in fashion[:10]:
+        reference = ITEM(product_photo(item, kind="grey", paper=paper))
+        assert relative_distance(ITEM(product_photo(item, kind=kind, paper=paper)), reference) < limit
+
+
+@pytest.mark.parametrize("picture", [np.full((200, 300), 255, np.uint8), np.zeros((50, 50), np.float32),
+                                     np.zeros((280, 280, 4), np.uint8),
+                                     np.clip(np.random.default_rng(0).normal(0.8, 0.03, (300, 300)), 0, 1)])
+def test_a_picture_without_an_item_is_an_error(picture):
+    with pytest.raises(NoObjectError, match="no item to frame"):
+        ITEM(picture)
+
+
+def test_item_pictures_are_bounded_before_they_are_decoded(tmp_path):
+    from PIL import Image
+
+    side = int(MAX_IMAGE_PIXELS ** 0.5) + 1
+    Image.new("1", (side, side)).save(tmp_path / "huge.png")
+    with pytest.raises(ValueError, match="at most 25,000,000"):
+        ITEM(tmp_path / "huge.png")
+    (tmp_path / "page.txt").write_text("not a picture")
+    with pytest.raises(ValueError, match="is not a PNG"):
+        ITEM(tmp_path / "page.txt")
