@@ -89,7 +89,7 @@ def published(tmp_path, run_out, monkeypatch):
                                "--records-file", str(records_file)])
     namespace = {}
     exec("from zoo.records import WeightsRecord\n" + records_file.read_text(), namespace)
-    table = records.RECORDS + namespace["RECORDS"]
+    table = tuple(r for r in records.RECORDS if r.tag != "fashion") + namespace["RECORDS"]  # the stand-in alone
     monkeypatch.setattr(records, "RECORDS", table)
     monkeypatch.setattr(registry, "RECORDS", table)
     monkeypatch.setattr(download, "checkout_weights", lambda: weights)

@@ -7,6 +7,7 @@ import torch
 
 from conftest import ROOT, assert_close, loaded
 from zoo.card import model_card
+from zoo.records import tag_dataset
 from zoo.files import read_config, sha256_file
 from zoo.registry import PRESETS, WEIGHT_TAGS, create_model, weights_folder
 
@@ -71,6 +72,8 @@ def test_reference_logits(folder, digits):
         config = read_config(folder)
         for model in (loaded(config["preset"], config["weights_tag"]), load_exported(folder)):
             assert_close(model(probe_images()), expected, what=f"{folder.name}'s logits and its config.json")
+    if tag_dataset(config["weights_tag"]) != "MNIST":  # clothes weights read digits as clothes: nothing to count
+        return
     # The ten upright probes: rotated-trained weights get at least 9 right; the upright ones at least 7.
     right = (expected[:10].argmax(1) == digits[1]).sum().item()
     assert right >= (7 if folder.name.endswith("-upright") else 9), f"{folder.name}: {right}/10 digits right"

@@ -155,6 +155,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=64608),
     WeightsRecord(
+        preset='c8_mnist', tag='fashion', hub_id='equivariant-zoo/c8_mnist-fashion', revision='w-2b7846ba7048a927',
+        files={
+            'README.md': '3af3d9ed52b3b8eaca552d7adb43a10963d56ee76c239d1506976b51d3825760',
+            'config.json': '29bd78ffef5a4d93579e0972c839a40f5b7c1860e303863869797b68a74325c2',
+            'exported.safetensors': '6a197f152b5d2a89fc93432b129e96e63c358b7ce38ce4c20d54208c1fe358ca',
+            'model.safetensors': '2bd361599b1bf7bb4807f09d4b07bc6f13c9512ff1490166fd405e2900d469de',
+        },
+        metrics={'val_accuracy': 0.874, 'test_rotated_accuracy': 0.8657, 'test_upright_accuracy': 0.8702},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: ToTensor() of the image'},
+        num_params=64608),
+    WeightsRecord(
         preset='c8_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c8_mnist-rotated-12k', revision='w-c28879a7e89d557e',
         files={
             'README.md': '7f1eeaf6b2a4be238e6f33b472ac4c34d0ab7b89c2b839eae62c000f282be9f0',
@@ -274,6 +285,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         },
         metrics={'val_accuracy': 0.9876, 'test_rotated_accuracy': 0.9888, 'test_upright_accuracy': 0.9887},
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
+        num_params=65354),
+    WeightsRecord(
+        preset='trivial_mnist', tag='fashion', hub_id='equivariant-zoo/trivial_mnist-fashion', revision='w-9023b4533ef1f56f',
+        files={
+            'README.md': '85ca45063a4255637f00fecca4b8bd2db94c71ee8d5a80e8de8a303b7e4018cb',
+            'config.json': '811e203f334553a30b815ceb0f2fb4a6100d12603d2f4d883e75e29699f030d7',
+            'exported.safetensors': '1f5d02e532e4f04b4b7b18179809b91e2f232ea2ee3a8bb4e85254129875b5c0',
+            'model.safetensors': '16a5f60b45dfd072e865daa7d222a435cb23e16adf60f429056eb052920e9264',
+        },
+        metrics={'val_accuracy': 0.816, 'test_rotated_accuracy': 0.8077, 'test_upright_accuracy': 0.8072},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: ToTensor() of the image'},
         num_params=65354),
     WeightsRecord(
         preset='trivial_mnist', tag='rotated-12k', hub_id='equivariant-zoo/trivial_mnist-rotated-12k', revision='w-d1c5de7aa4c36671',
