@@ -122,6 +122,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=64682),
     WeightsRecord(
+        preset='c4_mnist', tag='fashion', hub_id='equivariant-zoo/c4_mnist-fashion', revision='w-492e42bd32c16771',
+        files={
+            'README.md': '5d41461bfe7a08ec16db0cfdf64d4a1048603c8cac06f5b299987440190397c8',
+            'config.json': '055487ffda6bfe889c33aa9ec00512fa75f487f61812efc823c5b124a03390a2',
+            'exported.safetensors': '6928eac7c50f94cd33cd8e9e052a6fbd69d6d6978515b2b237ce4f3c97a1bf13',
+            'model.safetensors': 'c455fdb819163edef2d871558625148a425aded8c43c3907fc886365fa74b75b',
+        },
+        metrics={'val_accuracy': 0.869, 'test_rotated_accuracy': 0.858, 'test_upright_accuracy': 0.8578},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: ToTensor() of the image'},
+        num_params=64682),
+    WeightsRecord(
         preset='c4_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c4_mnist-rotated-12k', revision='w-13ed094165b3d1e0',
         files={
             'README.md': '7ad7beeb98d5231ce7b1c41f18d0ec8bb8758b51f15841f7cfa5e5305bcfb5b7',
