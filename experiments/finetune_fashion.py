@@ -271,6 +271,7 @@ def plot(records: list[dict], out: Path = FIGURE) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from zoo.dev.figures import style_budget_axes
 
     found = grouped(records)
     sizes = [n for n in SCHEDULES if any(k[2] == n for k in found)]
@@ -290,14 +291,7 @@ def plot(records: list[dict], out: Path = FIGURE) -> None:
             right.plot(sizes, [a - b for a, b in zip(scratch, plain["scratch"])], marker=".", ls="--",
                        color=line.get_color(), alpha=0.7)
     right.axhline(0, color="grey", lw=0.8)
-    for ax, label in ((left, "rotated test accuracy (%)"), (right, "lead over the plain CNN (points)")):
-        ax.set_xscale("log")
-        ax.set_xticks(sizes, ["all" if n == ALL else f"{n:,}" for n in sizes])
-        ax.minorticks_off()
-        ax.set_xlabel("labelled training images (log scale)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    style_budget_axes(left, right, sizes, ["all" if n == ALL else f"{n:,}" for n in sizes])
     left.set_title("Rotated Fashion-MNIST (solid: fine-tuned from MNIST; dashed: from scratch)", fontsize=9)
     right.set_title("What the symmetry is worth (against the plain CNN in the same mode)", fontsize=9)
     fig.tight_layout()

@@ -217,6 +217,7 @@ def plot(found: dict, out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from zoo.dev.figures import style_budget_axes
 
     found = chosen(found)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
@@ -235,14 +236,7 @@ def plot(found: dict, out: Path) -> None:
         if p != "trivial_mnist" and any(n in base for n in sizes):
             right.plot(every_size, [_mean(found[(p, n)]) - base[n] if (p, n) in found and n in base else nan
                                     for n in every_size], marker="o", label=p, color=line.get_color())
-    for ax, label in ((left, "rotated test accuracy (%)"), (right, "lead over the plain CNN (points)")):
-        ax.set_xscale("log")
-        ax.set_xticks([1000, 3000, 12000, 55000], ["1,000", "3,000", "12,000", "55,000"])
-        ax.minorticks_off()
-        ax.set_xlabel("labelled training images (log scale)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    style_budget_axes(left, right, [1000, 3000, 12000, 55000], ["1,000", "3,000", "12,000", "55,000"])
     left.set_title("Accuracy (line: mean of seeds; dots: seeds)", fontsize=10)
     right.set_title("What the symmetry is worth", fontsize=10)
     fig.tight_layout()
