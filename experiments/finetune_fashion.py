@@ -271,7 +271,7 @@ def plot(records: list[dict], out: Path = FIGURE) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from zoo.dev.figures import style_budget_axes
+    from zoo.dev.figures import save_figure, style_budget_axes
 
     found = grouped(records)
     sizes = [n for n in SCHEDULES if any(k[2] == n for k in found)]
@@ -294,10 +294,7 @@ def plot(records: list[dict], out: Path = FIGURE) -> None:
     style_budget_axes(left, right, sizes, ["all" if n == ALL else f"{n:,}" for n in sizes])
     left.set_title("Rotated Fashion-MNIST (solid: fine-tuned from MNIST; dashed: from scratch)", fontsize=9)
     right.set_title("What the symmetry is worth (against the plain CNN in the same mode)", fontsize=9)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def report(args) -> None:

@@ -217,7 +217,7 @@ def plot(found: dict, out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from zoo.dev.figures import style_budget_axes
+    from zoo.dev.figures import save_figure, style_budget_axes
 
     found = chosen(found)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.3))
@@ -239,10 +239,7 @@ def plot(found: dict, out: Path) -> None:
     style_budget_axes(left, right, [1000, 3000, 12000, 55000], ["1,000", "3,000", "12,000", "55,000"])
     left.set_title("Accuracy (line: mean of seeds; dots: seeds)", fontsize=10)
     right.set_title("What the symmetry is worth", fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
-    plt.close(fig)
+    save_figure(fig, out)
 
 
 def report(args) -> None:

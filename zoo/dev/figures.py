@@ -15,3 +15,13 @@ def style_budget_axes(left, right, ticks: Sequence[int], labels: Sequence[str]) 
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+
+
+def save_figure(fig, out) -> None:
+    """Lay ``fig`` out, write it to ``out`` (a PNG at 130 dpi, its folder made) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    plt.close(fig)
