@@ -313,3 +313,31 @@ def test_recipe_record_of_a_published_run_is_written_from_its_checkpoint(preset,
     with pytest.raises(FileNotFoundError, match="no config.json"):
         recipes.record(tmp_path, "missing", into=tmp_path)
     assert not (tmp_path / "missing.json").exists()
+
+
+def test_evaluate_update_refuses_results_saved_for_other_weights(tmp_path, capsys):
+    """--update fills the table from saved results only where they were measured on the weights published now: a
+    result saved before the weights were replaced (another model_sha256, or none) counts as not measured."""
+    import json
+
+    from zoo.cli import evaluate
+    from zoo.registry import published_models
+
+    presets = published_models("rotated")
+    (tmp_path / "rotated").mkdir()
+    for name in presets:
+        (tmp_path / "rotated" / f"{name}.json").write_text(json.dumps(
+            {"model_sha256": evaluate.weights_sha256(name, "rotated"), "test_rotated_accuracy": 0.9}))
+    assert set(evaluate.current_results(tmp_path, "rotated")) == set(presets)
+    stale, unrecorded = presets[0], presets[1]
+    (tmp_path / "rotated" / f"{stale}.json").write_text(json.dumps({"model_sha256": "0" * 64}))
+    (tmp_path / "rotated" / f"{unrecorded}.json").write_text(json.dumps({"test_rotated_accuracy": 0.9}))
+    assert set(evaluate.current_results(tmp_path, "rotated")) == set(presets) - {stale, unrecorded}
+    assert set(evaluate.saved_results(tmp_path, "rotated")) == set(presets)  # saved, but not current
+
+    with pytest.raises(SystemExit) as refused:
+        evaluate.parse_args([presets[2], "--results", str(tmp_path), "--update"])
+    assert refused.value.code == 2
+    message = capsys.readouterr().err
+    assert f"{min(stale, unrecorded)}, {max(stale, unrecorded)} neither evaluated now nor saved" in message
+    assert "for the published weights" in message

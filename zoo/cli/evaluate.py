@@ -27,7 +27,7 @@ from ..card import training_dataset
 from ..checkpoint import load_checkpoint, update_metrics
 from ..files import atomic_write, read_config, write_text
 from ..metrics import evaluate
-from ..records import checkout_weights, tag_dataset
+from ..records import checkout_weights, find_record, tag_dataset
 from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, published_models, weights_folder
 from ..training import trained_on
 from .common import (add_data, add_threads, add_weights, apply_threads, model_name, models_of, parser, positive_int,
@@ -59,6 +59,19 @@ def saved_results(folder: str | Path, tag: str) -> dict[str, dict]:
     folder = Path(folder) / tag
     return {n: json.loads((folder / f"{n}.json").read_text()) for n in list_models()
             if (folder / f"{n}.json").is_file()}
+
+
+def weights_sha256(name: str, tag: str) -> str | None:
+    """The sha256 of the published ``model.safetensors`` of a preset's weights tag (what a pretrained load of it
+    reads, checked against this record), or None if it has none."""
+    record = find_record(name, tag)
+    return record.files.get("model.safetensors") if record else None
+
+
+def current_results(folder: str | Path, tag: str) -> dict[str, dict]:
+    """The saved results measured on the weights the records publish now: a result saved for weights since replaced
+    (another ``model_sha256``, or none recorded) is not one of them."""
+    return {n: r for n, r in saved_results(folder, tag).items() if r.get("model_sha256") == weights_sha256(n, tag)}
 
 
 def tag_table(folder: str | Path, tag: str) -> str:
@@ -128,12 +141,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     # hold every published preset.
     saved = Path(args.results) / args.weights
     unseen = (set(published_models(args.weights)) - set(models_of(args))
-              - set(saved_results(args.results, args.weights)) if args.update else ())
+              - set(current_results(args.results, args.weights)) if args.update else ())
     refuse_partial_update(p, args, [
         args.limit and f"--limit {args.limit} evaluates part of the test set",
         args.no_profile and "--no-profile leaves out the accuracy at each angle",
         folders and f"checkpoint folders instead of presets: {', '.join(folders)}",
-        unseen and f"{', '.join(sorted(unseen))} neither evaluated now nor saved in {saved}",
+        unseen and (f"{', '.join(sorted(unseen))} neither evaluated now nor saved in {saved} for the published "
+                    "weights"),
     ], f"zoo evaluate --weights {args.weights} --data-root <folder holding "
        f"{'MNIST/raw' if dataset == 'MNIST' else f'the {dataset} IDX files'}> --update")
     if args.update and checkout_weights() is None:
@@ -163,6 +177,8 @@ def main(argv=None) -> dict[str, dict]:
                          "epochs": training.get("epochs"), "train_min": training.get("wall_time_min"),
                          "trained_on": trained_on(training),
                          "test_images": len(images), "eval_seconds": round(time.perf_counter() - started, 1)}
+        if name not in folders:
+            results[name]["model_sha256"] = weights_sha256(name, args.weights)
         angles = ("" if args.no_profile else f"  angles {100 * metrics['profile_min_accuracy']:.2f}"
                   f"..{100 * metrics['profile_max_accuracy']:.2f}%")
         print(f"{name:<15} upright {100 * metrics['test_upright_accuracy']:.2f}%  rotated "
@@ -189,7 +205,11 @@ def main(argv=None) -> dict[str, dict]:
     if args.update:
         # every tag's table: the gaps of the other tags depend on the rotated-trained results
         for tag in WEIGHT_TAGS:
-            if saved_results(args.results, tag):
+            stale = sorted(set(saved_results(args.results, tag)) - set(current_results(args.results, tag)))
+            if stale:
+                print(f"left the results-{tag} table as it was: the saved results of {', '.join(stale)} are not "
+                      f"for the published weights; zoo evaluate --weights {tag} --update measures them again")
+            elif saved_results(args.results, tag):
                 update_docs(f"results-{tag}", tag_table(args.results, tag))
         print("updated the checkpoints' config.json and the results tables")
     return results
