@@ -89,3 +89,25 @@ def test_missing_paths_and_usage_errors(tmp_path):
     for args in (["x.png"], ["x.png", "--model", "resnet50"], ["x.png", "--model", "c8_mnist", "--top", "0"],
                  ["x.png", "--model", "c8_mnist", "--format", "xml"]):
         assert run(args).returncode == 2
+
+
+def test_upright_frames_as_create_transform_upright(photos, capsys):
+    """--upright classifies with create_transform(model, upright=True), the default with the invariant framing."""
+    from zoo import create_model, create_transform
+
+    published("c8_mnist")
+    folder, expected = photos
+    files = sorted(expected)[:3]
+    model = create_model("c8_mnist", pretrained=True, export=True)
+    answers = {}
+    for flags, upright in (([], False), (["--upright"], True)):
+        results = predict.main([*files, "--model", "c8_mnist", "--format", "json", "--top", "10", *flags])
+        capsys.readouterr()
+        x = torch.stack([create_transform(model, upright=upright)(f) for f in files])
+        with torch.no_grad():
+            probabilities = model(x).softmax(1)
+        names = model.pretrained_cfg.class_names
+        answers[upright] = torch.tensor([[{t["label"]: t["probability"] for t in r["top"]}[n] for n in names]
+                                         for r in results])
+        torch.testing.assert_close(answers[upright], probabilities, rtol=0, atol=2e-6)  # JSON rounds to 1e-6
+    assert (answers[True] - answers[False]).abs().max() > 1e-3  # the framings differ, and the test tells them apart
