@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RECORDS = ROOT / "experiments" / "fashion"
 RECIPE_RECORDS = RECORDS / "recipe"
+SCHEDULE_RECORDS = RECORDS / "schedule"  # runs with --epochs other than the plan's: candidates, not the table's
 RUNS = ROOT / "runs" / "fashion"
 FIGURE = ROOT / "figures" / "fashion-budget.png"
 DATA_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -74,19 +75,32 @@ RECIPES = {
 
 
 def run_name(job: dict) -> str:
-    """``c8_mnist-finetune-n1000-s0``; a recipe variant adds its name: ``c8_mnist-finetune-n1000-s0-head10``."""
+    """``c8_mnist-finetune-n1000-s0``; a recipe variant adds its name: ``c8_mnist-finetune-n1000-s0-head10``; a
+    run with another number of epochs than the plan's adds it: ``c8_mnist-finetune-n59000-s0-e20``."""
     name = f"{job['preset']}-{job['mode']}-n{job['n']}-s{job['seed']}"
-    return f"{name}-{job['recipe']}" if job.get("recipe") else name
+    if job.get("recipe"):
+        return f"{name}-{job['recipe']}"
+    return f"{name}-e{job['epochs']}" if job.get("schedule") else name
 
 
-def plan(presets=PRESETS, sizes=None, seeds=None, modes=MODES) -> list[dict]:
-    """The label-budget runs, cheapest first (so a partial grid is whole at the small budgets)."""
+def record_path(job: dict, records: Path = RECORDS) -> Path:
+    """Where a finished job's record goes under ``records``: recipe variants and schedule candidates apart."""
+    folder = (records / RECIPE_RECORDS.name if job.get("recipe") else
+              records / SCHEDULE_RECORDS.name if job.get("schedule") else records)
+    return folder / f"{run_name(job)}.json"
+
+
+def plan(presets=PRESETS, sizes=None, seeds=None, modes=MODES, epochs: int | None = None) -> list[dict]:
+    """The label-budget runs, cheapest first (so a partial grid is whole at the small budgets). ``epochs`` other
+    than the plan's makes schedule candidates: named and recorded apart (``SCHEDULE_RECORDS``), not in the table."""
     jobs = []
-    for n, (epochs, batch, run_seeds) in SCHEDULES.items():
+    for n, (planned, batch, run_seeds) in SCHEDULES.items():
         for mode in modes:
             if (mode == "probe" and n not in PROBE_SIZES) or (sizes is not None and n not in sizes):
                 continue
-            jobs += [{"preset": p, "mode": mode, "n": n, "seed": s, "epochs": epochs, "batch": batch}
+            other = epochs is not None and epochs != planned
+            jobs += [{"preset": p, "mode": mode, "n": n, "seed": s, "epochs": epochs if other else planned,
+                      "batch": batch, **({"schedule": True} if other else {})}
                      for p in presets for s in run_seeds if seeds is None or s in seeds]
     return sorted(jobs, key=lambda j: (j["seed"], _cost(j)))
 
@@ -103,30 +117,31 @@ def _cost(job: dict) -> float:
     return (epochs * (job["n"] // job["batch"]) * job["batch"] + 10000 / 2.7) / SPEED.get(job["preset"], 100)
 
 
-def finetune_command(job: dict, data_root: str, run_dir: Path, threads: int = 1) -> list[str]:
-    command = [str(ROOT / ".venv" / "bin" / "zoo"), "finetune", job["preset"], "--dataset", "FashionMNIST",
+def finetune_command(job: dict, data_root: str, run_dir: Path, threads: int = 1, device: str = "cpu") -> list[str]:
+    command = [sys.executable, "-m", "zoo.cli", "finetune", job["preset"], "--dataset", "FashionMNIST",
                "--data-root", data_root, "--mode", job["mode"], "--train-size", str(job["n"]),
                "--val-size", str(VAL_SIZE), "--epochs", str(job["epochs"]), "--batch-size", str(job["batch"]),
                "--seed", str(job["seed"]), "--threads", str(threads), "--no-bf16", "--no-progress",
                "--val-every", str(VAL_EVERY), "--checkpoint-every", "50", "--run-dir", str(run_dir),
-               "--out", str(run_dir / "out")]
+               "--out", str(run_dir / "out"), "--device", device]
     # the grid measures the rotated test set alone: training rotates every image, so upright accuracy follows it
     # (the recipe runs measure both)
     return command + RECIPES[job["recipe"]] if job.get("recipe") else command + ["--test", "rotated"]
 
 
-def run_job(job: dict, data_root: str, threads: int = 1) -> str:
+def run_job(job: dict, data_root: str, threads: int = 1, device: str = "cpu", runs: Path = RUNS,
+            records: Path = RECORDS) -> str:
     """Train one job (or continue it from its resume checkpoint) and write its record; a recorded job is skipped."""
     name = run_name(job)
-    record = (RECIPE_RECORDS if job.get("recipe") else RECORDS) / f"{name}.json"
+    record = record_path(job, records)
     if record.is_file():
         return f"{name}: recorded already"
-    run_dir = RUNS / name
+    run_dir = runs / name
     run_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(threads)}
     started = time.time()
     if not (run_dir / "out" / "config.json").is_file():
-        command = finetune_command(job, data_root, run_dir, threads)
+        command = finetune_command(job, data_root, run_dir, threads, device)
         if (run_dir / "resume.safetensors").is_file():
             command.append("--resume")
         with open(run_dir / "log.txt", "a") as log:
@@ -151,7 +166,7 @@ def _run_all(jobs: list[dict], args) -> None:
 
     def safe(job):
         try:
-            return run_job(job, args.data_root, args.threads)
+            return run_job(job, args.data_root, args.threads, args.device, args.runs, args.records)
         except subprocess.CalledProcessError as e:
             return f"{run_name(job)}: FAILED ({e}); see its log.txt"
 
@@ -166,7 +181,7 @@ def _split(text: str | None, convert=str):
 
 def run(args) -> None:
     _run_all(plan(_split(args.only) or PRESETS, _split(args.sizes, int), _split(args.seeds, int),
-                  _split(args.modes) or MODES), args)
+                  _split(args.modes) or MODES, args.epochs), args)
 
 
 def recipe(args) -> None:
@@ -327,9 +342,11 @@ def report(args) -> None:
 WEIGHTS_TAG = "fashion"  # zoo.records.WEIGHT_TAGS: what publish makes of the all-image fine-tuning runs
 
 
-def finished_runs(runs: Path = RUNS) -> dict[str, Path]:
-    """Preset -> the checkpoint folder of its all-image fine-tuning run, for every preset whose run has finished."""
-    outs = {p: runs / run_name({"preset": p, "mode": "finetune", "n": ALL, "seed": 0}) / "out" for p in PRESETS}
+def finished_runs(runs: Path = RUNS, epochs: int | None = None) -> dict[str, Path]:
+    """Preset -> the checkpoint folder of its all-image fine-tuning run (of ``epochs``, default the plan's), for
+    every preset whose run has finished."""
+    outs = {job["preset"]: runs / run_name(job) / "out" for job in plan(sizes=[ALL], seeds=[0], modes=["finetune"],
+                                                                       epochs=epochs)}
     return {p: out for p, out in outs.items() if (out / "config.json").is_file()}
 
 
@@ -392,7 +409,7 @@ def publish(args) -> list[Path]:
     """``publish_run`` for every finished all-image run, then the records regenerated from ``--weights-dir``."""
     from zoo.cli.publish import RECORDS_FILE, write_records
 
-    runs = finished_runs(args.runs)
+    runs = finished_runs(args.runs, args.epochs)
     if not runs:
         raise SystemExit(f"no all-image fine-tuning run has finished under {args.runs} (each leaves "
                          f"<preset>-finetune-n{ALL}-s0/out/config.json): run them first, e.g. "
@@ -423,11 +440,17 @@ def main(argv=None) -> None:
         r.add_argument("--lanes", type=int, default=2, help="runs side by side (default 2)")
         r.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
         r.add_argument("--data-root", default=DATA_ROOT, help=f"the Fashion-MNIST IDX files (default {DATA_ROOT})")
+        r.add_argument("--device", default="cpu", help="where to train: cpu, or cuda (zoo finetune --device)")
+        r.add_argument("--runs", type=Path, default=RUNS, help=f"the runs' folder (default {RUNS.relative_to(ROOT)})")
+        r.add_argument("--records", type=Path, default=RECORDS, help="where records go and are looked for (default "
+                       "experiments/fashion/)")
         if name == "run":
             r.add_argument("--only", default=None, help="comma-separated presets (default: every one)")
             r.add_argument("--sizes", default=None, help=f"comma-separated N of {', '.join(map(str, SCHEDULES))}")
             r.add_argument("--seeds", default=None, help="comma-separated seeds (default: the plan's)")
             r.add_argument("--modes", default=None, help=f"comma-separated, of {', '.join(MODES)}")
+            r.add_argument("--epochs", type=int, default=None, help="epochs other than the plan's: schedule "
+                           f"candidates, recorded in {SCHEDULE_RECORDS.relative_to(ROOT)}/, not in the tables")
         else:
             r.add_argument("--variants", default=None, help=f"comma-separated, of {', '.join(RECIPES)}")
     r = sub.add_parser("report")
@@ -436,6 +459,8 @@ def main(argv=None) -> None:
     r.add_argument("--update", action="store_true", help="write the tables into docs/finetuning.md")
     r = sub.add_parser("publish", help="the finished all-image fine-tuning runs as the fashion weights")
     r.add_argument("--overwrite", action="store_true", help="replace fashion weights already published")
+    r.add_argument("--epochs", type=int, default=None, help="publish the runs of this many epochs (run --epochs), "
+                   "if they did better on validation; default the plan's")
     r.add_argument("--runs", type=Path, default=RUNS, help=f"the runs' folder (default {RUNS.relative_to(ROOT)})")
     r.add_argument("--weights-dir", type=Path, default=ROOT / "weights", help="the published folders (default "
                    "weights/)")

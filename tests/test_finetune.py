@@ -213,6 +213,28 @@ def test_fashion_plan_covers_every_preset_mode_and_budget():
     assert [fashion.run_name(j) for j in small] == ["c8_mnist-scratch-n100-s1"]
 
 
+
+def test_fashion_schedule_candidates_stay_out_of_the_table(tmp_path):
+    """run --epochs E (a longer schedule, e.g. on a GPU) names its runs apart, records them apart, and publish
+    --epochs E takes them; the plan's own epochs change nothing."""
+    import sys
+
+    fashion = fashion_experiment()
+    (planned,) = fashion.plan(presets=["c8_mnist"], sizes=[fashion.ALL], modes=["finetune"])
+    assert fashion.plan(presets=["c8_mnist"], sizes=[fashion.ALL], modes=["finetune"],
+                        epochs=planned["epochs"]) == [planned]
+    (longer,) = fashion.plan(presets=["c8_mnist"], sizes=[fashion.ALL], modes=["finetune"], epochs=20)
+    assert fashion.run_name(longer) == f"c8_mnist-finetune-n{fashion.ALL}-s0-e20" and longer["epochs"] == 20
+    assert fashion.record_path(longer).parent == fashion.SCHEDULE_RECORDS != fashion.record_path(planned).parent
+    command = fashion.finetune_command(longer, "/data", tmp_path / "run", device="cuda")
+    assert command[:3] == [sys.executable, "-m", "zoo.cli"]  # no .venv needed: a bare GPU machine has none
+    assert command[command.index("--epochs") + 1] == "20" and command[command.index("--device") + 1] == "cuda"
+    out = tmp_path / fashion.run_name(longer) / "out"
+    out.mkdir(parents=True)
+    (out / "config.json").write_text("{}")
+    assert fashion.finished_runs(tmp_path) == {}
+    assert fashion.finished_runs(tmp_path, epochs=20) == {"c8_mnist": out}
+
 def fake_record(preset, mode, n, seed, rotated, upright=0.5, val=0.5, recipe=None):
     return {"preset": preset, "mode": mode, "train_size": n, "seed": seed, "val_accuracy": val,
             "test_rotated_accuracy": rotated, "test_upright_accuracy": upright,
