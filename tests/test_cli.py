@@ -317,7 +317,7 @@ def test_recipe_record_of_a_published_run_is_written_from_its_checkpoint(preset,
 
 def test_evaluate_update_refuses_results_saved_for_other_weights(tmp_path, capsys):
     """--update fills the table from saved results only where they were measured on the weights published now: a
-    result saved before the weights were replaced (another model_sha256, or none) counts as not measured."""
+    result saved before the weights were replaced (another weights_sha256, or none) counts as not measured."""
     import json
 
     from zoo.cli import evaluate
@@ -327,10 +327,10 @@ def test_evaluate_update_refuses_results_saved_for_other_weights(tmp_path, capsy
     (tmp_path / "rotated").mkdir()
     for name in presets:
         (tmp_path / "rotated" / f"{name}.json").write_text(json.dumps(
-            {"model_sha256": evaluate.weights_sha256(name, "rotated"), "test_rotated_accuracy": 0.9}))
+            {"weights_sha256": evaluate.published_sha256(name, "rotated"), "test_rotated_accuracy": 0.9}))
     assert set(evaluate.current_results(tmp_path, "rotated")) == set(presets)
     stale, unrecorded = presets[0], presets[1]
-    (tmp_path / "rotated" / f"{stale}.json").write_text(json.dumps({"model_sha256": "0" * 64}))
+    (tmp_path / "rotated" / f"{stale}.json").write_text(json.dumps({"weights_sha256": "0" * 64}))
     (tmp_path / "rotated" / f"{unrecorded}.json").write_text(json.dumps({"test_rotated_accuracy": 0.9}))
     assert set(evaluate.current_results(tmp_path, "rotated")) == set(presets) - {stale, unrecorded}
     assert set(evaluate.saved_results(tmp_path, "rotated")) == set(presets)  # saved, but not current

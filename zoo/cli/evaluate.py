@@ -13,6 +13,10 @@ images, rotated exactly as the MNIST protocol rotates its own, read from ``--dat
 the metrics into each checkpoint's config.json and model card and the table into the README and docs/ (between
 the ``results-<tag>`` markers). A checkpoint folder (one with a config.json, e.g. a training run's) is evaluated
 the same way, on the test set of ``--weights``; its numbers go only to the screen and ``--json``.
+
+Each preset's results are saved in ``results/<tag>/<preset>.json`` with the sha256 of the weights measured, so the
+presets of a tag can be evaluated in separate runs; a table is written only from results measured on the weights
+published now (a saved result for weights since replaced counts as not measured).
 """
 from __future__ import annotations
 
@@ -22,12 +26,12 @@ import textwrap
 import time
 from pathlib import Path
 
-from .. import data
+from .. import data, download
 from ..card import training_dataset
 from ..checkpoint import load_checkpoint, update_metrics
 from ..files import atomic_write, read_config, write_text
 from ..metrics import evaluate
-from ..records import checkout_weights, find_record, tag_dataset
+from ..records import checkout_weights, find_record, folder_name, tag_dataset
 from ..registry import DEFAULT_TAG, WEIGHT_TAGS, create_model, list_models, published_models, weights_folder
 from ..training import trained_on
 from .common import (add_data, add_threads, add_weights, apply_threads, model_name, models_of, parser, positive_int,
@@ -61,17 +65,21 @@ def saved_results(folder: str | Path, tag: str) -> dict[str, dict]:
             if (folder / f"{n}.json").is_file()}
 
 
-def weights_sha256(name: str, tag: str) -> str | None:
-    """The sha256 of the published ``model.safetensors`` of a preset's weights tag (what a pretrained load of it
-    reads, checked against this record), or None if it has none."""
+def published_sha256(name: str, tag: str) -> str | None:
+    """The sha256 of the ``model.safetensors`` a pretrained load of a preset's weights tag reads: in a checkout its
+    weights folder's (as its config.json names it), else its record's; None if it has neither."""
+    checkout = download.checkout_weights()  # where zoo.download.pretrained_folder looks first
+    if checkout is not None and (checkout / folder_name(name, tag) / "config.json").is_file():
+        return read_config(checkout / folder_name(name, tag))["weights_sha256"]
     record = find_record(name, tag)
     return record.files.get("model.safetensors") if record else None
 
 
 def current_results(folder: str | Path, tag: str) -> dict[str, dict]:
-    """The saved results measured on the weights the records publish now: a result saved for weights since replaced
-    (another ``model_sha256``, or none recorded) is not one of them."""
-    return {n: r for n, r in saved_results(folder, tag).items() if r.get("model_sha256") == weights_sha256(n, tag)}
+    """The saved results measured on the weights published now: a result saved for weights since replaced (another
+    ``weights_sha256``, or none recorded) is not one of them."""
+    return {n: r for n, r in saved_results(folder, tag).items()
+            if r.get("weights_sha256") == published_sha256(n, tag)}
 
 
 def tag_table(folder: str | Path, tag: str) -> str:
@@ -177,8 +185,8 @@ def main(argv=None) -> dict[str, dict]:
                          "epochs": training.get("epochs"), "train_min": training.get("wall_time_min"),
                          "trained_on": trained_on(training),
                          "test_images": len(images), "eval_seconds": round(time.perf_counter() - started, 1)}
-        if name not in folders:
-            results[name]["model_sha256"] = weights_sha256(name, args.weights)
+        if name not in folders:  # the weights measured: what the load read and verified
+            results[name]["weights_sha256"] = model.meta.weights_sha256
         angles = ("" if args.no_profile else f"  angles {100 * metrics['profile_min_accuracy']:.2f}"
                   f"..{100 * metrics['profile_max_accuracy']:.2f}%")
         print(f"{name:<15} upright {100 * metrics['test_upright_accuracy']:.2f}%  rotated "
@@ -205,13 +213,15 @@ def main(argv=None) -> dict[str, dict]:
     if args.update:
         # every tag's table: the gaps of the other tags depend on the rotated-trained results
         for tag in WEIGHT_TAGS:
-            stale = sorted(set(saved_results(args.results, tag)) - set(current_results(args.results, tag)))
+            compared = [tag] + ([DEFAULT_TAG] if "gap" in tag_table(args.results, tag).split("\n", 1)[0] else [])
+            stale = sorted({f"{n} ({t})" for t in compared
+                            for n in set(saved_results(args.results, t)) - set(current_results(args.results, t))})
             if stale:
-                print(f"left the results-{tag} table as it was: the saved results of {', '.join(stale)} are not "
-                      f"for the published weights; zoo evaluate --weights {tag} --update measures them again")
+                print(f"left the results-{tag} table as it was: the saved results of {', '.join(stale)} were not "
+                      f"measured on the published weights; zoo evaluate --weights TAG --update measures them again")
             elif saved_results(args.results, tag):
                 update_docs(f"results-{tag}", tag_table(args.results, tag))
-        print("updated the checkpoints' config.json and the results tables")
+        print("updated the checkpoints' config.json and every results table not named above")
     return results
 
 
