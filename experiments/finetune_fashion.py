@@ -2,9 +2,10 @@
 
     python experiments/finetune_fashion.py recipe [--lanes 2] [--variants base,head10]  # the recipe check
     python experiments/finetune_fashion.py run [--lanes 2] [--threads 1] [--only c8_mnist,...] [--sizes 100,300]
-                                               [--seeds 0] [--modes finetune,scratch]
+                                               [--seeds 0] [--modes finetune,scratch] [--device cuda]
+                                               [--epochs 15] [--runs DIR] [--records DIR]
     python experiments/finetune_fashion.py report [--update]    # tables + figure from the committed records
-    python experiments/finetune_fashion.py publish [--overwrite]  # the finished all-image runs as weights="fashion"
+    python experiments/finetune_fashion.py publish [--overwrite] [--epochs 15]  # the all-image runs as weights="fashion"
 
 Data: Debian's dataset-fashion-mnist (``--data-root``, default /usr/share/datasets/fashion-mnist), never
 downloaded. Every run is ``zoo finetune <preset> --dataset FashionMNIST`` on the first N of the training images
@@ -45,6 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from zoo.cli.common import positive_int  # noqa: E402  (the checkout's zoo, before any installed)
 RECORDS = ROOT / "experiments" / "fashion"
 RECIPE_RECORDS = RECORDS / "recipe"
 SCHEDULE_RECORDS = RECORDS / "schedule"  # runs with --epochs other than the plan's: candidates, not the table's
@@ -189,7 +191,7 @@ def recipe(args) -> None:
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; known: {', '.join(RECIPES)}")
     _run_all(recipe_plan(_split(args.variants) or tuple(RECIPES)), args)
-    print(recipe_table(load(RECIPE_RECORDS)))
+    print(recipe_table(load(args.records / RECIPE_RECORDS.name)))
 
 
 def load(folder: Path = RECORDS) -> list[dict]:
@@ -411,9 +413,11 @@ def publish(args) -> list[Path]:
 
     runs = finished_runs(args.runs, args.epochs)
     if not runs:
+        example = plan(presets=["<preset>"], sizes=[ALL], seeds=[0], modes=["finetune"], epochs=args.epochs)[0]
         raise SystemExit(f"no all-image fine-tuning run has finished under {args.runs} (each leaves "
-                         f"<preset>-finetune-n{ALL}-s0/out/config.json): run them first, e.g. "
-                         f"python experiments/finetune_fashion.py run --sizes {ALL} --modes finetune")
+                         f"{run_name(example)}/out/config.json): run them first, e.g. python "
+                         f"experiments/finetune_fashion.py run --sizes {ALL} --modes finetune"
+                         + (f" --epochs {args.epochs}" if args.epochs else ""))
     published, refused = [], []
     for preset, out in runs.items():
         try:
@@ -449,7 +453,7 @@ def main(argv=None) -> None:
             r.add_argument("--sizes", default=None, help=f"comma-separated N of {', '.join(map(str, SCHEDULES))}")
             r.add_argument("--seeds", default=None, help="comma-separated seeds (default: the plan's)")
             r.add_argument("--modes", default=None, help=f"comma-separated, of {', '.join(MODES)}")
-            r.add_argument("--epochs", type=int, default=None, help="epochs other than the plan's: schedule "
+            r.add_argument("--epochs", type=positive_int, default=None, help="epochs other than the plan's: schedule "
                            f"candidates, recorded in {SCHEDULE_RECORDS.relative_to(ROOT)}/, not in the tables")
         else:
             r.add_argument("--variants", default=None, help=f"comma-separated, of {', '.join(RECIPES)}")
@@ -459,8 +463,8 @@ def main(argv=None) -> None:
     r.add_argument("--update", action="store_true", help="write the tables into docs/finetuning.md")
     r = sub.add_parser("publish", help="the finished all-image fine-tuning runs as the fashion weights")
     r.add_argument("--overwrite", action="store_true", help="replace fashion weights already published")
-    r.add_argument("--epochs", type=int, default=None, help="publish the runs of this many epochs (run --epochs), "
-                   "if they did better on validation; default the plan's")
+    r.add_argument("--epochs", type=positive_int, default=None, help="publish the runs of this many epochs (run "
+                   "--epochs) instead of the plan's; compare their validation accuracy with the plan's runs first")
     r.add_argument("--runs", type=Path, default=RUNS, help=f"the runs' folder (default {RUNS.relative_to(ROOT)})")
     r.add_argument("--weights-dir", type=Path, default=ROOT / "weights", help="the published folders (default "
                    "weights/)")

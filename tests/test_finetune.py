@@ -213,12 +213,9 @@ def test_fashion_plan_covers_every_preset_mode_and_budget():
     assert [fashion.run_name(j) for j in small] == ["c8_mnist-scratch-n100-s1"]
 
 
-
 def test_fashion_schedule_candidates_stay_out_of_the_table(tmp_path):
     """run --epochs E (a longer schedule, e.g. on a GPU) names its runs apart, records them apart, and publish
     --epochs E takes them; the plan's own epochs change nothing."""
-    import sys
-
     fashion = fashion_experiment()
     (planned,) = fashion.plan(presets=["c8_mnist"], sizes=[fashion.ALL], modes=["finetune"])
     assert fashion.plan(presets=["c8_mnist"], sizes=[fashion.ALL], modes=["finetune"],
@@ -234,6 +231,7 @@ def test_fashion_schedule_candidates_stay_out_of_the_table(tmp_path):
     (out / "config.json").write_text("{}")
     assert fashion.finished_runs(tmp_path) == {}
     assert fashion.finished_runs(tmp_path, epochs=20) == {"c8_mnist": out}
+
 
 def fake_record(preset, mode, n, seed, rotated, upright=0.5, val=0.5, recipe=None):
     return {"preset": preset, "mode": mode, "train_size": n, "seed": seed, "val_accuracy": val,

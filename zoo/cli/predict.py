@@ -77,7 +77,7 @@ def main(argv=None) -> list[dict]:
                    help="the pictures are known to be upright: frame them as the training data framed its upright "
                    "images (digits: the centre of mass half a pixel right of and below the centre, which the MNIST "
                    "weights read as 'down'; clothes: the bounding box). Better on upright pictures, worse on turned "
-                   "ones (docs/pictures.md)")
+                   "ones (docs/pictures.md); not --weights upright, the weights trained on upright digits")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows on long runs, on stderr)")
     add_threads(p)
     args = p.parse_args(argv)
