@@ -232,6 +232,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=74652),
     WeightsRecord(
+        preset='d4_mnist', tag='fashion', hub_id='equivariant-zoo/d4_mnist-fashion', revision='w-51f7c02d21c706de',
+        files={
+            'README.md': '1777bf0477293e03a04dc789f36378f74752be03a5381394f9e5eaa991800496',
+            'config.json': '7f00d318472e521b5e81f182b976b7ea5e9deacaca209be4fadd9363e1b19118',
+            'exported.safetensors': '307c8d0039a9621c6488de40cd881d4ee27cd337312dbe28880ad218fe6051dd',
+            'model.safetensors': '4038c6c37f11de0110ae55a66d9aa05b7f65c2f406158c06d045a0434cd35d27',
+        },
+        metrics={'val_accuracy': 0.865, 'test_rotated_accuracy': 0.8671, 'test_upright_accuracy': 0.8643},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: ToTensor() of the image'},
+        num_params=74652),
+    WeightsRecord(
         preset='d4_mnist', tag='rotated-12k', hub_id='equivariant-zoo/d4_mnist-rotated-12k', revision='w-bac6ef9cf6ac1356',
         files={
             'README.md': 'bedc281f8dcef23663b3ff49d699f7ef72c6ff2656df3863af8ed6861f637115',
