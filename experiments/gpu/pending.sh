@@ -76,6 +76,10 @@ prepare)
          "working tree without weights/, at most 67108864 in all"
     ;;
 launch)
+    if [ "${DRY:-0}" != 1 ] && [ -e weights ]; then  # setup makes weights/ of the parents alone, never over published ones
+        echo "launch runs where weights/ stayed behind (mv weights /tmp/weights-aside), or with DRY=1 here" >&2
+        exit 2
+    fi
     [ "${DRY:-0}" = 1 ] || setup
     export HF_HUB_OFFLINE=1  # a parent that did not travel fails at once, saying which
     rm -rf "$RUNS" && mkdir -p "$RUNS" && touch "$RUNS/.started"
