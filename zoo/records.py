@@ -210,6 +210,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
         num_params=144466),
     WeightsRecord(
+        preset='c8_wide_mnist', tag='fashion', hub_id='equivariant-zoo/c8_wide_mnist-fashion', revision='w-6c8481c7cdc9aa8e',
+        files={
+            'README.md': 'fe0475eda63d73b2cccea2b6b012fe7c4d81dc08aa2115019a8d278f1133d727',
+            'config.json': '3db3414be54a4b00348a78024ae05f5860b201e88a30aa9f5036ed049029c462',
+            'exported.safetensors': '3b2bb71274cf6402aee32b3441b1739ea87592fad8bbeab5218a34d348b8fa9b',
+            'model.safetensors': 'd4a00f2c8e2b86f07b6bc53729a00fbc9a94e4b5045a2d4dfa4a37eae503135b',
+        },
+        metrics={'val_accuracy': 0.876, 'test_rotated_accuracy': 0.8771, 'test_upright_accuracy': 0.8753},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: ToTensor() of the image'},
+        num_params=144466),
+    WeightsRecord(
         preset='c8_wide_mnist', tag='rotated-12k', hub_id='equivariant-zoo/c8_wide_mnist-rotated-12k', revision='w-16fb7abd8ce3a0da',
         files={
             'README.md': '9bea8fa466715d3cfea4fcb1487f428995309e2b01d947e901946b81dbb67bf4',
@@ -274,6 +285,17 @@ RECORDS: tuple[WeightsRecord, ...] = (
         },
         metrics={'val_accuracy': 0.9924, 'test_rotated_accuracy': 0.9932, 'test_upright_accuracy': 0.993},
         input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: pixel values in [0, 1] with background 0 (MNIST divided by 255)'},
+        num_params=54010),
+    WeightsRecord(
+        preset='so2_mnist', tag='fashion', hub_id='equivariant-zoo/so2_mnist-fashion', revision='w-8ec16e1662786a12',
+        files={
+            'README.md': '8956a40ee30fbd3d2cda1f750cfbb76f62aea06a593a9a2a153b68516c8c815b',
+            'config.json': '8f3f3c454900932b2c6203f652be0d1c11ffa6ce932ff98c3552ad1d8496fcdc',
+            'exported.safetensors': 'c759386b5aab7cc201e0d3a218bde2aa423b517351873970e2d2c80b3554f7fb',
+            'model.safetensors': '38bcce22ba9a160c29b422006547d7d287529414bcb652793912f761de2dd69e',
+        },
+        metrics={'val_accuracy': 0.872, 'test_rotated_accuracy': 0.867, 'test_upright_accuracy': 0.8647},
+        input={'channels': 1, 'size': [28, 28], 'value_range': [0.0, 1.0], 'normalization': 'none: ToTensor() of the image'},
         num_params=54010),
     WeightsRecord(
         preset='so2_mnist', tag='rotated-12k', hub_id='equivariant-zoo/so2_mnist-rotated-12k', revision='w-ab2f149ef25edacc',
