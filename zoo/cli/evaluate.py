@@ -82,11 +82,16 @@ def current_results(folder: str | Path, tag: str) -> dict[str, dict]:
             if r.get("weights_sha256") == published_sha256(n, tag)}
 
 
+def baseline_tag(tag: str) -> str | None:
+    """What a tag's table is compared with: the rotated-trained weights for other tags measured on the same data
+    (MNIST); nothing for the rotated weights themselves and for tags measured on other data (Fashion-MNIST)."""
+    return DEFAULT_TAG if tag != DEFAULT_TAG and tag_dataset(tag) == tag_dataset(DEFAULT_TAG) else None
+
+
 def tag_table(folder: str | Path, tag: str) -> str:
-    """The table of one tag from the saved results; other tags measured on the same data (MNIST) are compared with
-    the rotated-trained weights, tags measured on other data (Fashion-MNIST) with nothing."""
-    comparable = tag != DEFAULT_TAG and tag_dataset(tag) == tag_dataset(DEFAULT_TAG)
-    return results_table(saved_results(folder, tag), saved_results(folder, DEFAULT_TAG) if comparable else None)
+    """The table of one tag from the saved results, with the gap to its ``baseline_tag`` where it has one."""
+    baseline = baseline_tag(tag)
+    return results_table(saved_results(folder, tag), saved_results(folder, baseline) if baseline else None)
 
 
 def plot_profiles(results: dict[str, dict], out: str | Path, title: str) -> None:
@@ -213,7 +218,7 @@ def main(argv=None) -> dict[str, dict]:
     if args.update:
         # every tag's table: the gaps of the other tags depend on the rotated-trained results
         for tag in WEIGHT_TAGS:
-            compared = [tag] + ([DEFAULT_TAG] if "gap" in tag_table(args.results, tag).split("\n", 1)[0] else [])
+            compared = [t for t in (tag, baseline_tag(tag)) if t]
             stale = sorted({f"{n} ({t})" for t in compared
                             for n in set(saved_results(args.results, t)) - set(current_results(args.results, t))})
             if stale:
