@@ -8,10 +8,12 @@ page (0.7-0.95) with a gentle gradient, at a random place on a page 1.3 to 2.5 t
     .venv/bin/python experiments/photos.py --images 2000                 # accuracies, upright and turned
     .venv/bin/python experiments/photos.py --calibrate                   # the size measure, and MNIST_RADIUS
     .venv/bin/python experiments/photos.py --offsets --images 3000      # where the centre of mass goes
+    .venv/bin/python experiments/photos.py --models c8_mnist runs/centre/c8_mnist/out   # a checkpoint folder too
 
 Prints, per preset and framing (the invariant default; --upright's MNIST offset; the bounding-box framing the
 app used before, for comparison), the accuracy on the upright and on the turned photos: through
-``zoo.create_transform`` in Python for every framing, and through ``zoo predict --format json`` for the default.
+``zoo.create_transform`` in Python for every framing, and through ``zoo predict --format json`` for the default
+(for presets; a checkpoint folder, e.g. a training run's, is measured in Python only).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import zoo  # noqa: E402
 from zoo.data import load_mnist, train_val_split  # noqa: E402
+from zoo.exported import load_exported  # noqa: E402
 from zoo.transforms import INK_SHARE, DigitFraming, _centre_and_radius  # noqa: E402
 
 
@@ -148,7 +151,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--images", type=int, default=2000, help="the first N MNIST test images")
-    p.add_argument("--models", nargs="+", default=["c8_mnist", "so2_mnist"])
+    p.add_argument("--models", nargs="+", default=["c8_mnist", "so2_mnist"],
+                   help="presets (their published weights), or checkpoint folders")
     p.add_argument("--calibrate", action="store_true", help="the size measure and its constant, then stop")
     p.add_argument("--offsets", action="store_true", help="MNIST's test images with the centre of mass at (14, 14) "
                    "or at the frame's centre, then stop")
@@ -175,11 +179,15 @@ def main() -> None:
         inputs = {(kind, name): torch.stack([framing(path) for path in sorted(folders[kind].iterdir())])
                   for kind in angles for name, framing in framings.items()}
         for model_name in args.models:
-            model = zoo.create_model(model_name, pretrained=True, export=True)
+            folder = Path(model_name).is_dir()
+            model = load_exported(model_name) if folder else zoo.create_model(model_name, pretrained=True,
+                                                                                  export=True)
             for name in framings:
                 with torch.no_grad():
                     row = [accuracy(model(inputs[kind, name]).argmax(1).tolist(), labels) for kind in angles]
                 print(f"{model_name:<12} {name + ' (Python)':<22} {row[0]:>7.2f}% {row[1]:>7.2f}%", flush=True)
+            if folder:
+                continue
             row = []
             for kind in angles:
                 out = subprocess.run([sys.executable, "-m", "zoo.cli", "predict", str(folders[kind]), "--model",

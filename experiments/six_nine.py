@@ -2,6 +2,7 @@
 
     .venv/bin/python experiments/six_nine.py [--data-root ../shared/data] [--weights upright] [MODEL ...]
     .venv/bin/python experiments/six_nine.py --centred c8_mnist so2_mnist [CHECKPOINT_FOLDER ...]
+    .venv/bin/python experiments/six_nine.py --validation --centred c8_mnist so2_mnist [CHECKPOINT_FOLDER ...]
 
 A 9 is close to a 6 turned by 180 degrees, an angle every rotation group here contains, so an invariant network
 can tell them apart only by the shape of the strokes. Uses the exported models (the same logits as the escnn
@@ -11,6 +12,8 @@ ones, faster) of the committed weights, or of checkpoint folders named on the co
 the frame's centre (``zoo.data.rotate``'s ``origin``): where ``zoo.create_transform`` puts a picture's. MNIST
 leaves the centre of mass half a pixel right of and below the centre; turned about the frame's centre, a digit
 carries that offset turned with it, a hint of which way is down that the centred set takes away.
+``--validation``: the 5,000 held-out training digits at their fixed validation angles instead of the test set
+(what ``zoo train`` validates on; ``--centred`` then what ``zoo train --centre`` validates on).
 """
 import argparse
 from pathlib import Path
@@ -25,14 +28,23 @@ p.add_argument("--data-root", default="../shared/data")
 p.add_argument("--weights", action="append", choices=["upright", "rotated"],
                help="weights tag, repeatable (default: both)")
 p.add_argument("--centred", action="store_true", help="also the rotated test set turned about each digit's ink")
+p.add_argument("--validation", action="store_true", help="the validation split instead of the test set")
 p.add_argument("models", nargs="*", default=list_models(), metavar="MODEL",
                help="presets, or checkpoint folders (evaluated once, whatever --weights says)")
 args = p.parse_args()
-images, labels = data.load_mnist(args.data_root, train=False)
-angles = data.rotated_test_angles(len(images))
-sets = {"upright": images, "rotated": data.rotate(images, angles)}
-if args.centred:
-    sets["centred"] = data.rotate(images, angles, origin=data.ink_offset(images))
+if args.validation:
+    images, labels = data.load_mnist(args.data_root, train=True)
+    _, val = data.train_val_split()
+    images, labels = images[val], labels[val]
+    sets = {"upright": images, "rotated": data.rotated_validation(images)}
+    if args.centred:
+        sets["centred"] = data.rotated_validation(images, centre=True)
+else:
+    images, labels = data.load_mnist(args.data_root, train=False)
+    angles = data.rotated_test_angles(len(images))
+    sets = {"upright": images, "rotated": data.rotate(images, angles)}
+    if args.centred:
+        sets["centred"] = data.rotate(images, angles, origin=data.ink_offset(images))
 print("| weights | model | " + " | ".join(f"{s}: errors | 6<->9" for s in sets) + " | share (rotated) |")
 print("| --- | --- | " + " | ".join("---: | ---:" for _ in sets) + " | ---: |")
 folders = [m for m in args.models if Path(m).is_dir()]
