@@ -27,7 +27,7 @@ p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDes
 p.add_argument("--data-root", default="../shared/data")
 p.add_argument("--weights", action="append", choices=["upright", "rotated"],
                help="weights tag, repeatable (default: both)")
-p.add_argument("--centred", action="store_true", help="also the rotated test set turned about each digit's ink")
+p.add_argument("--centred", action="store_true", help="also the rotated set with each digit turned about its own ink")
 p.add_argument("--validation", action="store_true", help="the validation split instead of the test set")
 p.add_argument("models", nargs="*", default=list_models(), metavar="MODEL",
                help="presets, or checkpoint folders (evaluated once, whatever --weights says)")
@@ -36,15 +36,16 @@ if args.validation:
     images, labels = data.load_mnist(args.data_root, train=True)
     _, val = data.train_val_split()
     images, labels = images[val], labels[val]
-    sets = {"upright": images, "rotated": data.rotated_validation(images)}
-    if args.centred:
-        sets["centred"] = data.rotated_validation(images, centre=True)
+
+    def turned(centre: bool):
+        return data.rotated_validation(images, centre)
 else:
     images, labels = data.load_mnist(args.data_root, train=False)
     angles = data.rotated_test_angles(len(images))
-    sets = {"upright": images, "rotated": data.rotate(images, angles)}
-    if args.centred:
-        sets["centred"] = data.rotate(images, angles, origin=data.ink_offset(images))
+
+    def turned(centre: bool):
+        return data.rotate(images, angles, origin=data.ink_offset(images) if centre else None)
+sets = {"upright": images, "rotated": turned(False)} | ({"centred": turned(True)} if args.centred else {})
 print("| weights | model | " + " | ".join(f"{s}: errors | 6<->9" for s in sets) + " | share (rotated) |")
 print("| --- | --- | " + " | ".join("---: | ---:" for _ in sets) + " | ---: |")
 folders = [m for m in args.models if Path(m).is_dir()]
